@@ -1,0 +1,176 @@
+"""The files a run leaves behind: the per-request record, the stage table and run metadata.
+
+This module is the contract between the load generator (``locustfiles``, which writes these files) and
+the analysis (which reads them). It is pure standard library so that load-generating workers can import
+it without pulling in pandas. The columns follow the record contract in ``DESIGN.md``; ``docs/records.md``
+explains each one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any, Final, TypedDict
+
+REQUESTS_FILE: Final = "requests.csv"
+STAGES_FILE: Final = "stages.csv"
+RUN_FILE: Final = "run.json"
+SERVER_METRICS_FILE: Final = "server_metrics.csv"
+
+
+class ErrorClass(StrEnum):
+    """Why a request failed. A successful request has ``NONE`` (an empty ``error`` cell)."""
+
+    NONE = ""
+    CONNECT = "connect"  # connection refused, reset before a response, DNS failure
+    TIMEOUT = "timeout"  # connect, first byte or whole-request deadline passed
+    BUSY_503 = "busy_503"  # the server's queue is full ("server busy"), or any 503
+    HTTP_4XX = "http_4xx"
+    HTTP_5XX = "http_5xx"
+    STREAM_BROKEN = "stream_broken"  # reset mid-stream, an {"error":...} line, EOF without done
+    BAD_RESPONSE = "bad_response"  # unparseable body or a body missing required fields
+    CANCELLED = "cancelled"  # the run stopped the request before it completed
+
+
+class WorkloadKind(StrEnum):
+    AGENT_LOOP = "agent_loop"
+    CHAT = "chat"
+    BATCH = "batch"
+
+
+class Api(StrEnum):
+    OLLAMA = "ollama"  # native /api/chat and /api/generate
+    OPENAI = "openai"  # /v1/chat/completions and /v1/completions (Ollama, llama.cpp, vLLM)
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One LLM request as the client saw it, plus the server's own timers.
+
+    Times (``t_*``) are Unix epoch seconds from the client's clock; durations (``*_s``) are seconds.
+    ``None`` is written as an empty cell. Derived metrics (TTFT, TPOT, slot wait...) are computed by
+    the analysis, never stored here.
+    """
+
+    run_id: str
+    worker: int  # Locust worker index (0 for a local run)
+    user_id: int  # unique within the worker
+    session_id: str  # one chat conversation / agent job / batch; unique within the run
+    step: int  # the request's index within its session
+    workload: str  # the scenario workload's name
+    kind: str  # WorkloadKind
+    host: str  # the scenario host's name (run.json maps names to URLs)
+    api: str  # Api
+    endpoint: str  # URL path, e.g. /api/chat
+    model: str
+    stream: bool
+    t_scheduled: float | None  # open-loop arrivals: when the request was due to be sent
+    t_start: float  # request sent
+    t_first_token: float | None  # first visible content token received
+    t_first_thinking: float | None  # first thinking token received (thinking models)
+    t_end: float  # response complete, or failed
+    status: int  # HTTP status, 0 when no response arrived
+    error: str  # ErrorClass
+    error_detail: str
+    prompt_tokens: int | None  # server count: prompt_eval_count / usage.prompt_tokens
+    cached_tokens: int | None  # prompt tokens served from the prompt cache, when reported
+    output_tokens: int | None  # server count: eval_count / usage.completion_tokens
+    thinking_tokens: int | None  # streamed chunks that carried thinking text
+    tool_calls: int | None  # tool calls in the response
+    server_total_s: float | None  # Ollama total_duration
+    server_load_s: float | None  # Ollama load_duration (scheduler queue + model load)
+    server_prompt_eval_s: float | None  # Ollama prompt_eval_duration, llama.cpp timings.prompt_ms
+    server_eval_s: float | None  # Ollama eval_duration, llama.cpp timings.predicted_ms
+    num_predict: int | None  # output length asked for
+    done_reason: str  # stop, length, load, unload, tool_calls...; empty when unknown
+
+    def to_row(self) -> list[Any]:
+        """The record as one CSV row in ``RECORD_COLUMNS`` order (``None`` becomes an empty cell)."""
+        return [_cell(getattr(self, name)) for name in RECORD_COLUMNS]
+
+
+RECORD_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in fields(RequestRecord))
+
+#: Column groups by type, for readers that need dtypes (pandas) or validation.
+INT_COLUMNS: Final = frozenset(
+    {
+        "worker",
+        "user_id",
+        "step",
+        "status",
+        "prompt_tokens",
+        "cached_tokens",
+        "output_tokens",
+        "thinking_tokens",
+        "tool_calls",
+        "num_predict",
+    }
+)
+FLOAT_COLUMNS: Final = frozenset(
+    {
+        "t_scheduled",
+        "t_start",
+        "t_first_token",
+        "t_first_thinking",
+        "t_end",
+        "server_total_s",
+        "server_load_s",
+        "server_prompt_eval_s",
+        "server_eval_s",
+    }
+)
+BOOL_COLUMNS: Final = frozenset({"stream"})
+STRING_COLUMNS: Final = frozenset(RECORD_COLUMNS) - INT_COLUMNS - FLOAT_COLUMNS - BOOL_COLUMNS
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+#: ``stages.csv``: one row per load stage, written by the master (or local runner) as stages end.
+#: ``rate`` is the open-loop arrival rate (requests/s) and empty for closed-loop stages; requests that
+#: start within ``warmup_s`` of ``t_begin`` are warm-up and left out of the stage's statistics.
+STAGE_COLUMNS: Final[tuple[str, ...]] = ("stage", "mode", "users", "rate", "t_begin", "t_end", "warmup_s")
+
+
+class HostInfo(TypedDict, total=False):
+    name: str
+    url: str
+    api: str
+    embedded: str  # "emulator" or "llamacpp" when the run started it; absent for external hosts
+    settings: dict[str, Any]  # embedded server settings (slots, preset...)
+    server: str  # "ollama", "llamacpp", "openai-compatible" as detected
+    version: str  # /api/version (Ollama) or /props build info (llama.cpp)
+    ps: list[dict[str, Any]]  # /api/ps models at start (Ollama)
+
+
+class WorkerInfo(TypedDict, total=False):
+    index: int
+    client_id: str
+    hostname: str
+    requests_sent: int  # the worker's own count of requests it started
+    records_received: int  # records that reached the master from it
+    vanished_at: float | None  # when the master marked it missing, if it did
+
+
+class RunInfo(TypedDict, total=False):
+    """``run.json``, written by the master (or local runner) at the start and rewritten at the end."""
+
+    run_id: str
+    scenario: dict[str, Any]  # name, description, file, sha256
+    variant: str | None
+    started_at: float
+    ended_at: float | None
+    complete: bool  # false until the run ended gracefully
+    versions: dict[str, str]  # suite, locust, python
+    hosts: list[HostInfo]
+    workers: list[WorkerInfo]
+    load: dict[str, Any]  # the resolved load plan
+    slo: dict[str, float]  # e2e_p95_s, ttft_p95_s, slot_wait_p95_s, error_rate
+    workloads: list[dict[str, Any]]  # name, kind, api, endpoint, model, num_predict

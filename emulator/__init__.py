@@ -1,0 +1,1 @@
+"""An Ollama-API server with Ollama's scheduler and a modelled speed, for testing without a GPU."""
