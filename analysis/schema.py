@@ -139,6 +139,39 @@ def _cell(value: Any) -> Any:
 STAGE_COLUMNS: Final[tuple[str, ...]] = ("stage", "mode", "users", "rate", "t_begin", "t_end", "warmup_s")
 
 
+#: ``server_metrics.csv``: the servers' own view of saturation, sampled during the run where a server
+#: exposes it (llama.cpp ``/metrics``: requests_processing / requests_deferred; ``/slots`` count).
+#: Empty cells where the server does not report a value (Ollama has no busy-slot endpoint).
+SERVER_METRICS_COLUMNS: Final[tuple[str, ...]] = ("t", "host", "busy", "queued", "total_slots")
+
+
+class LocustEntry(StrEnum):
+    """``request_type`` of the entries the load generator puts into Locust's own statistics.
+
+    Each entry's name is ``locust_entry_name(workload, model, host)``; response time is in ms and the
+    response length of ``E2E`` entries is the request's output token count.
+    """
+
+    E2E = "E2E"  # whole request: send to last chunk
+    TTFT = "TTFT"  # send to first content token
+    JOB = "JOB"  # a whole agent job (all its steps and tool latencies)
+    BATCH = "BATCH"  # a whole batch: first send to last response
+
+
+def locust_entry_name(workload: str, model: str, host: str) -> str:
+    """The Locust entry name for a workload's requests to one model on one host."""
+    return f"{workload} {model}@{host}"
+
+
+def parse_locust_entry_name(name: str) -> tuple[str, str, str] | None:
+    """Split a name made by ``locust_entry_name`` into (workload, model, host); ``None`` if it is not one."""
+    workload, sep, rest = name.partition(" ")
+    model, at, host = rest.rpartition("@")
+    if not (sep and at and workload and model and host):
+        return None
+    return workload, model, host
+
+
 class HostInfo(TypedDict, total=False):
     name: str
     url: str
