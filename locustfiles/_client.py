@@ -1,0 +1,200 @@
+"""HTTP transport for LLM requests: keep-alive pools per host and a streaming read with exact times.
+
+Built on geventhttpclient directly rather than Locust's sessions: ``readline`` returns each line as
+soon as it arrives (Locust's ``FastHttpSession.iter_lines`` waits for 1 KiB first, which would add
+hundreds of milliseconds to time-to-first-token), no request is ever retried behind our back, and
+every failure becomes an error class instead of an exception. Locust's statistics are fed by the
+caller from the returned ``Exchange``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import gevent
+from gevent import GreenletExit, socket
+from geventhttpclient import HTTPClient
+from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+
+from analysis.schema import Api, ErrorClass
+
+from ._protocol import ERROR, FINAL, CONTENT, THINKING, ProtocolError, Reply, error_message, parse_body, stream_parser
+
+#: Connections per host and timeout pair: more than any worker keeps in flight, so requests never
+#: queue inside the client (that wait would be counted as server latency).
+POOL_SIZE: Final = 65_536
+#: The most of an error body kept for its message.
+ERROR_BODY_LIMIT: Final = 4096
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request/response as the client saw it."""
+
+    reply: Reply
+    status: int
+    error: ErrorClass
+    error_detail: str
+    t_start: float  # epoch seconds
+    t_first_token: float | None
+    t_first_thinking: float | None
+    t_end: float
+
+
+class RequestCancelled(GreenletExit):
+    """The greenlet running a request was killed (the run is stopping). Carries the partial exchange
+    so the caller can record it as ``cancelled`` before the greenlet dies."""
+
+    def __init__(self, partial: Exchange) -> None:
+        super().__init__("request cancelled")
+        self.exchange = partial
+
+
+class HostConnection:
+    """A keep-alive connection pool to one host, with fixed connect and read (idle) timeouts."""
+
+    def __init__(self, url: str, connect_timeout: float, read_timeout: float, headers: Mapping[str, str] = {}) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        self.base_path = parts.path.rstrip("/")
+        self._client = HTTPClient(
+            parts.hostname,
+            port=parts.port,
+            ssl=parts.scheme == "https",
+            concurrency=POOL_SIZE,
+            connection_timeout=connect_timeout,
+            network_timeout=read_timeout,
+            headers={"Content-Type": "application/json", "Accept-Encoding": "identity", **headers},
+        )
+
+    def post(self, path: str, body: bytes) -> HTTPSocketPoolResponse:
+        """Send a POST and return once the response headers have arrived."""
+        return self._client.request("POST", self.base_path + path, body=body)
+
+    def get(self, path: str) -> HTTPSocketPoolResponse:
+        """Send a GET and return once the response headers have arrived."""
+        return self._client.request("GET", self.base_path + path)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def exchange(conn: HostConnection, api: Api, endpoint: str, path: str, body: Mapping[str, Any]) -> Exchange:
+    """Send one LLM request and read its response to the end, timing it.
+
+    Never raises for a server or network failure: those come back as an ``Exchange`` with an error
+    class. A greenlet kill (the run stopping) raises ``RequestCancelled`` carrying the partial exchange.
+    """
+    payload = json.dumps(body).encode()
+    stream = bool(body.get("stream", api is Api.OLLAMA))
+    t_wall = time.time()
+    t0 = time.perf_counter()
+    first_token = first_thinking = None
+    status, error, detail = 0, ErrorClass.NONE, ""
+    reply = Reply()
+    response: HTTPSocketPoolResponse | None = None
+    try:
+        response = conn.post(path, payload)
+        status = response.status_code
+        if status != 200:
+            detail = error_message(response.read(ERROR_BODY_LIMIT))
+            error = _status_error(status)
+        elif not stream:
+            reply = parse_body(api, endpoint, response.read())
+        else:
+            parser = stream_parser(api, endpoint)
+            readline, feed, clock = response.readline, parser.feed, time.perf_counter
+            while line := readline(b"\n"):
+                events = feed(line)
+                if events:
+                    if events & CONTENT and first_token is None:
+                        first_token = clock()
+                    if events & THINKING and first_thinking is None:
+                        first_thinking = clock()
+                    if events & ERROR:
+                        break
+                    if events & FINAL and first_token is None and first_thinking is None:
+                        first_token = clock()  # an empty answer: its final chunk is its first output
+            reply = parser.finish()
+        if not error:
+            error, detail = _reply_error(reply)
+    except ProtocolError as e:
+        error, detail = ErrorClass.BAD_RESPONSE, str(e)
+    except (TimeoutError, socket.timeout, gevent.Timeout) as e:
+        error, detail = ErrorClass.TIMEOUT, _describe(e, "no data within the read timeout")
+    except (OSError, HTTPParseError) as e:
+        error, detail = _network_error(e, status)
+    except GreenletExit:
+        error, detail = ErrorClass.CANCELLED, "the run stopped before the response completed"
+        raise RequestCancelled(_result(reply, status, error, detail, t_wall, t0, first_token, first_thinking)) from None
+    finally:
+        if response is not None:
+            _release(response)
+    return _result(reply, status, error, detail, t_wall, t0, first_token, first_thinking)
+
+
+def _result(
+    reply: Reply,
+    status: int,
+    error: ErrorClass,
+    detail: str,
+    t_wall: float,
+    t0: float,
+    first_token: float | None,
+    first_thinking: float | None,
+) -> Exchange:
+    """Convert perf_counter readings to epoch times anchored at the send (durations stay monotonic)."""
+    return Exchange(
+        reply=reply,
+        status=status,
+        error=error,
+        error_detail=detail,
+        t_start=t_wall,
+        t_first_token=None if first_token is None else t_wall + (first_token - t0),
+        t_first_thinking=None if first_thinking is None else t_wall + (first_thinking - t0),
+        t_end=t_wall + (time.perf_counter() - t0),
+    )
+
+
+def _status_error(status: int) -> ErrorClass:
+    if status == 503:
+        return ErrorClass.BUSY_503
+    return ErrorClass.HTTP_4XX if 400 <= status < 500 else ErrorClass.HTTP_5XX
+
+
+def _reply_error(reply: Reply) -> tuple[ErrorClass, str]:
+    if reply.error:
+        return ErrorClass.STREAM_BROKEN, reply.error
+    if not reply.complete:
+        return ErrorClass.STREAM_BROKEN, "stream ended before its final chunk"
+    return ErrorClass.NONE, ""
+
+
+def _network_error(e: BaseException, status: int) -> tuple[ErrorClass, str]:
+    if status:  # the response had begun: the stream broke
+        return ErrorClass.STREAM_BROKEN, _describe(e, "connection lost mid-response")
+    if isinstance(e, OSError) and e.errno in (errno.ETIMEDOUT,):
+        return ErrorClass.TIMEOUT, _describe(e, "connect timed out")
+    return ErrorClass.CONNECT, _describe(e, "connection failed")
+
+
+def _describe(e: BaseException, fallback: str) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text}" if text else fallback
+
+
+def _release(response: HTTPSocketPoolResponse) -> None:
+    """Give the connection back to the pool, or close it if the response was not read to its end
+    (a half-read response would corrupt the next request on the same connection)."""
+    if not response.message_complete:
+        sock = response._sock  # geventhttpclient has no public way to discard a pooled connection
+        if sock is not None:
+            sock.close()
+    response.release()
