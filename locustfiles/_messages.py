@@ -12,6 +12,8 @@ from typing import Any, Final, TypedDict
 SCENARIO: Final = "llm_scenario"
 #: worker → master (and local runner → itself): a batch of finished request records.
 RECORDS: Final = "llm_records"
+#: master → workers: ship your records now (the end-of-run barrier); answered by a RECORDS batch.
+FLUSH: Final = "llm_flush"
 #: master → workers: release the next closed round of a concurrency level.
 ROUND: Final = "llm_round"
 
@@ -29,6 +31,11 @@ class RecordsMessage(TypedDict):
     sent: int  # requests this worker has started in this run so far
     in_flight: int  # of those, not yet recorded
     final: bool  # the worker's last batch of the run
+    flush_token: int  # the FLUSH request this batch answers, 0 for a periodic batch
+
+
+class FlushMessage(TypedDict):
+    token: int
 
 
 class RoundMessage(TypedDict):

@@ -63,12 +63,19 @@ class RecordSink:
             self._greenlet = None
         self.flush(final=True)
 
-    def flush(self, final: bool = False) -> None:
+    def flush(self, final: bool = False, token: int = 0) -> None:
+        """Ship what has been recorded; ``token`` answers the master's FLUSH request (sent even if empty)."""
         rows, self._rows = self._rows, []
-        if not rows and not final:
+        if not rows and not final and not token:
             return
         message = RecordsMessage(
-            run_id=self._run_id, worker=self._worker, rows=rows, sent=self.sent, in_flight=self.in_flight, final=final
+            run_id=self._run_id,
+            worker=self._worker,
+            rows=rows,
+            sent=self.sent,
+            in_flight=self.in_flight,
+            final=final,
+            flush_token=token,
         )
         try:
             self._send(message)

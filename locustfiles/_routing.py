@@ -68,7 +68,8 @@ class Router:
         self.policy = policy
         self._rng = rng or random.Random()
         self._clock = clock
-        self._sessions: dict[str, Target] = {}
+        self._sessions: dict[str, Target] = {}  # sticky bindings
+        self._last: dict[str, Target] = {}  # every open session's latest host
 
     def acquire(self, session_id: str, model: str) -> Target:
         """The host for the next request of ``session_id``; counted in flight until ``release``."""
@@ -83,6 +84,7 @@ class Router:
         else:
             target = self._pick(model, self._least_in_flight)
         target.in_flight += 1
+        self._last[session_id] = target
         return target
 
     def release(self, target: Target, refused: bool = False) -> None:
@@ -94,9 +96,15 @@ class Router:
         else:
             target.backoff_s = RETRY_AFTER_S
 
+    def host_of(self, session_id: str) -> str:
+        """The name of the host that served the session's latest request ("" before its first)."""
+        target = self._last.get(session_id)
+        return target.name if target else ""
+
     def end_session(self, session_id: str) -> None:
-        """Forget a finished session's binding."""
+        """Forget a finished session."""
         self._sessions.pop(session_id, None)
+        self._last.pop(session_id, None)
 
     def _is_up(self, target: Target) -> bool:
         return target.down_until <= self._clock()

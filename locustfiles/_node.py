@@ -1,0 +1,138 @@
+"""What every load-generating node (worker or local runner) holds for the run in progress.
+
+Built from the scenario the master sends (or the local runner loaded) when a run starts; the user
+classes reach it through ``environment``. It owns the node's router, connection pools and record
+sink, and hands out prompts and per-request seeds so that concurrent users draw distinct prompts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from locust.env import Environment
+
+from analysis.schema import Api
+
+from ._client import HostConnection
+from ._protocol import Sampling
+from ._records import RecordSink
+from ._routing import Policy, Router, Target
+from ._scenario import Options, PromptItem, Scenario, Workload
+
+ATTRIBUTE = "llm_node"
+
+
+@dataclass
+class Node:
+    """The run as one node sees it."""
+
+    run_id: str
+    worker: int
+    scenario: Scenario
+    router: Router
+    sink: RecordSink
+    api_keys: dict[str, str] = field(default_factory=dict)  # host name → bearer token, from this node's env
+    _connections: dict[tuple[str, float, float], HostConnection] = field(default_factory=dict)
+    _prompt_cursors: dict[str, Iterator[int]] = field(default_factory=dict)
+    _user_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _session_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def api(self) -> Api:
+        return Api(self.scenario.api)
+
+    def next_user_id(self) -> int:
+        return next(self._user_ids)
+
+    def new_session_id(self, user_id: int) -> str:
+        """A session id unique within the run: ``<worker>-<user>-<n>``."""
+        return f"{self.worker}-{user_id}-{next(self._session_ids)}"
+
+    def user_rng(self, user_id: int) -> random.Random:
+        """A user's own random stream, reproducible from the run, node and user."""
+        return random.Random(zlib.crc32(f"{self.run_id}:{self.worker}:{user_id}".encode()))
+
+    def next_prompt(self, workload: Workload, rng: random.Random) -> PromptItem:
+        """The workload's next prompt: cycled in order across this node's users, or drawn at random."""
+        items = workload.prompts.items
+        if workload.prompts.order == "random":
+            return rng.choice(items)
+        cursor = self._prompt_cursors.get(workload.name)
+        if cursor is None:
+            # Workers start at different offsets so that a distributed run cycles through every prompt.
+            cursor = self._prompt_cursors[workload.name] = itertools.count(self.worker * 7919)
+        return items[next(cursor) % len(items)]
+
+    def connection(self, target: Target, options: Options) -> HostConnection:
+        """The keep-alive pool to ``target`` with the workload's timeouts."""
+        key = (target.name, options.connect_timeout, options.timeout)
+        conn = self._connections.get(key)
+        if conn is None:
+            headers = {"Authorization": f"Bearer {token}"} if (token := self.api_keys.get(target.name)) else {}
+            conn = self._connections[key] = HostConnection(target.url, options.connect_timeout, options.timeout, headers)
+        return conn
+
+    def close(self) -> None:
+        self.sink.close()
+        for conn in self._connections.values():
+            conn.close()
+        self._connections.clear()
+
+
+def sampling_for(options: Options, session_id: str, step: int) -> Sampling:
+    """The request options for one request; ``seed: per_request`` gives each request its own seed."""
+    seed = options.seed
+    if seed == "per_request":
+        seed = zlib.crc32(f"{session_id}:{step}".encode()) & 0x7FFFFFFF
+    return Sampling(
+        num_predict=options.num_predict,
+        temperature=options.temperature,
+        seed=seed,
+        num_ctx=options.num_ctx,
+        keep_alive=options.keep_alive,
+        think=options.think,
+        extra=options.extra,
+    )
+
+
+def build_node(
+    environment: Environment,
+    run_id: str,
+    scenario: Scenario,
+    host_urls: dict[str, str],
+    send: Callable[[Any], None],
+) -> Node:
+    """The node for a new run; ``host_urls`` are the URLs the master resolved (embedded servers)."""
+    runner = environment.runner
+    worker = getattr(runner, "worker_index", 0) or 0
+    targets = [
+        Target(h.name, host_urls[h.name], weight=h.weight, models=frozenset(h.models) if h.models else None)
+        for h in scenario.hosts
+    ]
+    seed = zlib.crc32(f"{run_id}:{worker}".encode())
+    api_keys = {h.name: os.environ[h.api_key_env] for h in scenario.hosts if h.api_key_env and os.environ.get(h.api_key_env)}
+    override = getattr(environment.parsed_options, "api_key", "") if environment.parsed_options else ""
+    if override:
+        api_keys = {h.name: override for h in scenario.hosts}
+    return Node(
+        run_id=run_id,
+        worker=worker,
+        scenario=scenario,
+        router=Router(targets, Policy(scenario.routing), random.Random(seed)),
+        sink=RecordSink(send, run_id, worker),
+        api_keys=api_keys,
+    )
+
+
+def node_of(environment: Environment) -> Node:
+    """The node's state for the run in progress."""
+    node = getattr(environment, ATTRIBUTE, None)
+    if node is None:
+        raise RuntimeError("no run in progress on this node")
+    return node

@@ -1,0 +1,275 @@
+"""Everything the suite hangs on Locust's events: options, scenario loading, runs, records, the end.
+
+Plain ``locust`` stays the interface: ``--scenario`` and friends are Locust options (also in the web
+UI's start form); the master (or local runner) loads the scenario, starts embedded servers, sends the
+resolved scenario to its workers at the start of every run and alone writes the run directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from locust import events as locust_events
+from locust.argument_parser import LocustArgumentParser
+from locust.env import Environment
+from locust.event import Events
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+from locust.rpc import Message
+
+from analysis.schema import HostInfo
+
+from . import _messages
+from ._embedded import EmbeddedServer, EmbeddedServerError, emulator_argv, llamacpp_argv
+from ._node import ATTRIBUTE as NODE_ATTRIBUTE
+from ._node import Node, build_node
+from ._probe import HostUnreachable, probe
+from ._run import ATTRIBUTE as RUN_ATTRIBUTE
+from ._run import Run, run_of
+from ._scenario import Scenario, ScenarioError, load_scenario
+from ._shapes import ScenarioShape, plan
+from ._users import user_classes
+
+log = logging.getLogger(__name__)
+
+CONTROLLER = "llm_controller"
+
+
+def add_arguments(parser: LocustArgumentParser) -> None:
+    group = parser.add_argument_group("LLM load test", "Options of the Ollama / local-LLM load-testing suite")
+    group.add_argument("--scenario", default="", env_var="LOCUST_SCENARIO", help="YAML scenario file to run")
+    group.add_argument("--variant", default="", env_var="LOCUST_VARIANT",
+                       help="Run this variant of the scenario (its 'variants:' section)")
+    group.add_argument("--hosts", default="", env_var="LOCUST_LLM_HOSTS",
+                       help="Override the scenario's hosts: 'URL[,URL...]' or 'name=URL[,name=URL...]' "
+                            "(-H/--host cannot: Locust applies it to every user class)")
+    group.add_argument("--results-dir", default="results", env_var="LOCUST_RESULTS_DIR",
+                       help="Where run directories are written (default: results/)")
+    group.add_argument("--api-key", default="", env_var="LOCUST_LLM_API_KEY", is_secret=True,
+                       help="Bearer token sent to every host (prefer api_key_env in the scenario); never recorded")
+    group.add_argument("--no-report", action="store_true", default=False, include_in_web_ui=False,
+                       help="Do not write the analysis report at the end of a headless run")
+
+
+def register(events: Events = locust_events) -> None:
+    """Attach the suite to Locust's events (called once, from the locustfile)."""
+    events.init_command_line_parser.add_listener(add_arguments)
+    events.init.add_listener(_on_init)
+    events.test_start.add_listener(_on_test_start)
+    events.test_stop.add_listener(_on_test_stop)
+    events.quitting.add_listener(_on_quitting)
+
+
+class Controller:
+    """The suite's state in one Locust process (master, worker or local runner)."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        self.scenario: Scenario | None = None
+        self.host_urls: dict[str, str] = {}
+        self.host_info: list[HostInfo] = []
+        self._servers: dict[str, EmbeddedServer] = {}
+
+    @property
+    def options(self) -> Any:
+        return self.environment.parsed_options
+
+    # -- master / local -----------------------------------------------------------------------------
+
+    def load(self) -> Scenario:
+        """Load the scenario named by the options; raises ``ScenarioError``."""
+        opts = self.options
+        if not opts.scenario:
+            raise ScenarioError("no scenario: pass --scenario FILE (e.g. --scenario scenarios/chat.yaml)")
+        scenario = load_scenario(opts.scenario)
+        if opts.variant:
+            scenario = scenario.with_variant(opts.variant)
+        if opts.hosts:
+            scenario = scenario.with_hosts(opts.hosts)
+        self.use(scenario)
+        return scenario
+
+    def use(self, scenario: Scenario) -> None:
+        """Make ``scenario`` the one the next run runs: its user classes, load shape and stop timeout."""
+        env, opts = self.environment, self.options
+        self.scenario = scenario
+        env.user_classes[:] = user_classes(scenario)
+        if scenario.load.shape in ("steady",) and not opts.headless and not scenario.load.duration:
+            env.shape_class = None  # the web UI's own user count and spawn rate drive a steady load
+        else:
+            env.shape_class = ScenarioShape(
+                plan(scenario.load, opts.num_users, opts.spawn_rate, opts.run_time or None)
+            )
+            opts.run_time = None  # our shape ends the run gracefully; Locust's timer would cut it short
+        if not opts.stop_timeout:
+            env.stop_timeout = scenario.load.stop_timeout
+
+    def start_hosts(self) -> None:
+        """Start the scenario's embedded servers and identify every host; raises on failure."""
+        assert self.scenario is not None
+        wanted = {h.name for h in self.scenario.hosts if h.embedded}
+        for name in set(self._servers) - wanted:
+            self._servers.pop(name).stop()
+        self.host_urls, self.host_info = {}, []
+        for host in self.scenario.hosts:
+            info: HostInfo = {"name": host.name, "api": self.scenario.api, "weight": host.weight}
+            if host.embedded:
+                server = self._servers.get(host.name)
+                argv = (emulator_argv if host.embedded == "emulator" else llamacpp_argv)(host.settings)
+                if server is None or server.argv != argv or not server.running:
+                    if server is not None:
+                        server.stop()
+                    server = self._servers[host.name] = EmbeddedServer(host.name, argv)
+                    server.start()
+                assert server.url is not None
+                url = server.url
+                info.update(embedded=host.embedded, settings=dict(host.settings))
+            else:
+                url = host.url
+            self.host_urls[host.name] = url
+            info["url"] = url
+            info.update(probe(url))  # type: ignore[typeddict-item]
+            self.host_info.append(info)
+
+    def start_run(self) -> Run:
+        """Open the run directory and tell every node what to run."""
+        assert self.scenario is not None
+        env = self.environment
+        run = Run(env, self.scenario, self.host_info, Path(self.options.results_dir), self.options.variant or None)
+        setattr(env, RUN_ATTRIBUTE, run)
+        message = _messages.ScenarioMessage(run_id=run.run_id, scenario=self.scenario.to_payload(),
+                                            hosts=self.host_urls)
+        if isinstance(env.runner, MasterRunner):
+            env.runner.send_message(_messages.SCENARIO, message)
+        else:
+            self.start_node(message)
+        log.info("run %s: writing %s", run.run_id, run.dir)
+        return run
+
+    def finish_run(self) -> None:
+        """Wait for the last records, close the run's files and (headless) write the report."""
+        run = run_of(self.environment)
+        if run is None or run.finished:
+            return
+        self.stop_node()
+        drained = run.wait_drained()
+        run.finish(drained)
+        log.info("run %s: %d requests recorded in %s", run.run_id, run.store.received, run.dir)
+        if self.options.headless and not self.options.no_report:
+            self._write_report(run)
+
+    def _write_report(self, run: Run) -> None:
+        result = subprocess.run([sys.executable, "-m", "analysis", "report", str(run.dir)], capture_output=True,
+                                text=True)
+        for line in (result.stdout + result.stderr).strip().splitlines():
+            log.info("analysis: %s", line)
+        if result.returncode == 1:
+            log.warning("an SLO of the scenario failed: exit code 1")
+            self.environment.process_exit_code = 1
+        elif result.returncode:
+            log.error("the analysis report failed (exit code %d)", result.returncode)
+        else:
+            print(f"\nReport: {run.dir / 'report.html'}\n", flush=True)
+
+    def stop_servers(self) -> None:
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
+
+    # -- every node ---------------------------------------------------------------------------------
+
+    def start_node(self, message: _messages.ScenarioMessage) -> Node:
+        """Build this node's side of the run (workers: from the master's message)."""
+        self.stop_node()
+        env = self.environment
+        if self.scenario is None or isinstance(env.runner, WorkerRunner):
+            self.scenario = Scenario.from_payload(message["scenario"])
+            env.user_classes[:] = user_classes(self.scenario)
+        node = build_node(env, message["run_id"], self.scenario, message["hosts"],
+                          lambda batch: env.runner.send_message(_messages.RECORDS, batch))
+        setattr(env, NODE_ATTRIBUTE, node)
+        node.sink.start()
+        return node
+
+    def stop_node(self) -> None:
+        """Ship this node's last records (it keeps no requests in flight by now)."""
+        node: Node | None = getattr(self.environment, NODE_ATTRIBUTE, None)
+        if node is not None:
+            setattr(self.environment, NODE_ATTRIBUTE, None)
+            node.close()
+
+
+def controller_of(environment: Environment) -> Controller:
+    controller = getattr(environment, CONTROLLER, None)
+    if controller is None:
+        controller = Controller(environment)
+        setattr(environment, CONTROLLER, controller)
+    return controller
+
+
+def _fail(message: str) -> None:
+    """A configuration error before any load: one clear line, exit code 2, no traceback."""
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(2)
+
+
+def _on_init(environment: Environment, **_kwargs: Any) -> None:
+    controller = controller_of(environment)
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(_messages.SCENARIO, _on_scenario_message)
+        runner.register_message(_messages.FLUSH, _on_flush_message)
+        return
+    runner.register_message(_messages.RECORDS, _on_records_message)
+    if isinstance(runner, LocalRunner):
+        runner.register_message(_messages.FLUSH, _on_flush_message)
+    try:
+        controller.load()
+        controller.start_hosts()
+    except ScenarioError as e:
+        controller.stop_servers()
+        _fail(str(e))
+    except (EmbeddedServerError, HostUnreachable) as e:
+        controller.stop_servers()
+        _fail(f"{environment.parsed_options.scenario}: hosts: {e}")
+
+
+def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    controller_of(environment).start_run()
+
+
+def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
+    controller = controller_of(environment)
+    if isinstance(environment.runner, WorkerRunner):
+        controller.stop_node()
+    else:
+        controller.finish_run()
+
+
+def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    controller = controller_of(environment)
+    if not isinstance(environment.runner, WorkerRunner):
+        controller.finish_run()
+    controller.stop_servers()
+
+
+def _on_scenario_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:
+    controller_of(environment).start_node(msg.data)
+
+
+def _on_records_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:
+    run = run_of(environment)
+    if run is not None:
+        run.on_records(msg.data)
+
+
+def _on_flush_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:
+    node: Node | None = getattr(environment, NODE_ATTRIBUTE, None)
+    if node is not None:
+        node.sink.flush(token=msg.data["token"])

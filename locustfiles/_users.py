@@ -1,0 +1,317 @@
+"""The three kinds of clients people put in front of a local LLM, as Locust users.
+
+- ``AgentLoopUser``: one task is one agent job: a chain of short tool-calling chat requests, each
+  waiting on the last, the model's tool calls and simulated tool results appended so the context
+  grows; no human think time.
+- ``ChatUser``: one task is one conversation of several turns with a system prompt, replies appended
+  to the history, human think time between turns, streaming.
+- ``BatchUser``: one task fires ``batch_size`` requests at once, waits for all of them and records the
+  batch's wall time; long outputs, no think time.
+
+The classes are thin: request bodies and parsing live in ``_protocol``, the transport in ``_client``.
+A scenario's workloads become subclasses (``user_classes``), one per workload, which replace these
+three in the environment when the scenario loads; the three are concrete only so that Locust finds a
+user class in the locustfile before any scenario is known.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+import gevent
+from gevent import GreenletExit
+from locust import User, task
+from locust.exception import StopUser
+from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
+
+from analysis.schema import ErrorClass, LocustEntry, RequestRecord, WorkloadKind, locust_entry_name
+
+from ._client import Exchange, RequestCancelled, exchange
+from ._node import Node, node_of, sampling_for
+from ._prompts import synthetic_text
+from ._protocol import Message, Reply, ToolCall, build_chat, build_generate, endpoint_path
+from ._scenario import PromptItem, Scenario, Workload
+
+#: Seconds a user waits after its host refused the connection, so a dead host is not hammered.
+CONNECT_BACKOFF_S = 1.0
+
+
+class LLMRequestError(Exception):
+    """A failed LLM request, as Locust's failure tables show it: ``<error class>: <server message>``."""
+
+
+class LLMUser(User):
+    """Base of the three kinds: one Locust user = one client of the LLM server."""
+
+    abstract = True
+    workload: ClassVar[Workload]
+
+    def __init__(self, environment) -> None:
+        super().__init__(environment)
+        self.node: Node = node_of(environment)
+        self.user_id = self.node.next_user_id()
+        self.rng = self.node.user_rng(self.user_id)
+        self.api = self.node.api
+        self.path = endpoint_path(self.api, self.workload.endpoint)
+
+    def wait_time(self) -> float:
+        return 0.0
+
+    @task
+    def session(self) -> None:
+        """One session: a conversation, an agent job or a batch."""
+        session_id = self.node.new_session_id(self.user_id)
+        try:
+            self.run_session(session_id, self.pick_model())
+        finally:
+            self.node.router.end_session(session_id)
+
+    def run_session(self, session_id: str, model: str) -> None:
+        raise NotImplementedError
+
+    def pick_model(self) -> str:
+        models = self.workload.models
+        return models[0] if len(models) == 1 else self.rng.choice(models)
+
+    # -- pacing -------------------------------------------------------------------------------------
+
+    def pause(self, seconds: float) -> None:
+        """Sleep between requests (think time, tool latency); a stopping run ends the user here."""
+        self.stop_if_stopping()
+        if seconds > 0:
+            self._state = LOCUST_STATE_WAITING  # a stop now kills the user at once: nothing is in flight
+            gevent.sleep(seconds)
+            self.stop_if_stopping()
+            self._state = LOCUST_STATE_RUNNING
+
+    def stop_if_stopping(self) -> None:
+        """End the session at a clean boundary once the run has asked this user to stop."""
+        if self._state == LOCUST_STATE_STOPPING:
+            raise StopUser()
+
+    # -- one request --------------------------------------------------------------------------------
+
+    def send(
+        self,
+        session_id: str,
+        step: int,
+        model: str,
+        messages: list[Message] | None = None,
+        prompt: str = "",
+        tools: tuple[dict, ...] = (),
+    ) -> Reply | None:
+        """Send one request, record it, report it to Locust; the reply, or ``None`` if it failed."""
+        wl, node = self.workload, self.node
+        sampling = sampling_for(wl.options, session_id, step)
+        stream = wl.options.stream
+        if messages is not None and wl.endpoint == "chat":
+            body = build_chat(self.api, model, messages, sampling, stream, tools)
+        else:
+            text = prompt if messages is None else transcript(messages)
+            body = build_generate(self.api, model, text, sampling, stream)
+        target = node.router.acquire(session_id, model)
+        node.sink.request_started()
+        refused = False
+        try:
+            result = exchange(node.connection(target, wl.options), self.api, wl.endpoint, self.path, body)
+            refused = result.error is ErrorClass.CONNECT
+        except RequestCancelled as cancelled:
+            self._record(session_id, step, model, target.name, sampling.num_predict, stream, cancelled.exchange)
+            raise
+        finally:
+            node.router.release(target, refused=refused)
+        self._record(session_id, step, model, target.name, sampling.num_predict, stream, result)
+        if result.error:
+            if refused:
+                self.pause(CONNECT_BACKOFF_S)
+            return None
+        return result.reply
+
+    def _record(
+        self, session_id: str, step: int, model: str, host: str, num_predict: int | None, stream: bool, ex: Exchange
+    ) -> None:
+        reply = ex.reply
+        self.node.sink.add(
+            RequestRecord(
+                run_id=self.node.run_id,
+                worker=self.node.worker,
+                user_id=self.user_id,
+                session_id=session_id,
+                step=step,
+                workload=self.workload.name,
+                kind=self.workload.kind,
+                host=host,
+                api=self.api,
+                endpoint=self.path,
+                model=model,
+                stream=stream,
+                t_scheduled=None,
+                t_start=ex.t_start,
+                t_first_token=ex.t_first_token,
+                t_first_thinking=ex.t_first_thinking,
+                t_end=ex.t_end,
+                status=ex.status,
+                error=ex.error,
+                error_detail=ex.error_detail,
+                prompt_tokens=reply.prompt_tokens,
+                cached_tokens=reply.cached_tokens,
+                output_tokens=_output_tokens(reply),
+                thinking_tokens=reply.thinking_chunks or None,
+                tool_calls=len(reply.tool_calls),
+                server_total_s=reply.server_total_s,
+                server_load_s=reply.server_load_s,
+                server_prompt_eval_s=reply.server_prompt_eval_s,
+                server_eval_s=reply.server_eval_s,
+                num_predict=num_predict,
+                done_reason=reply.done_reason,
+            )
+        )
+        if ex.error is ErrorClass.CANCELLED:
+            return  # the run stopped it: not the server's failure, and not in Locust's tables
+        name = locust_entry_name(self.workload.name, model, host)
+        fire = self.environment.events.request.fire
+        exception = LLMRequestError(f"{ex.error}: {ex.error_detail[:120]}") if ex.error else None
+        fire(request_type=LocustEntry.E2E, name=name, response_time=(ex.t_end - ex.t_start) * 1000,
+             response_length=_output_tokens(reply) or 0, exception=exception, context={})
+        if ex.t_first_token is not None and not ex.error:
+            fire(request_type=LocustEntry.TTFT, name=name, response_time=(ex.t_first_token - ex.t_start) * 1000,
+                 response_length=0, exception=None, context={})
+
+    def report_session(self, entry: LocustEntry, model: str, host: str, started: float, output_tokens: int,
+                       failed: bool) -> None:
+        """Put a whole agent job or batch into Locust's statistics as its own entry."""
+        self.environment.events.request.fire(
+            request_type=entry,
+            name=locust_entry_name(self.workload.name, model, host),
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=output_tokens,
+            exception=LLMRequestError(f"{entry.lower()} had failed requests") if failed else None,
+            context={},
+        )
+
+
+class ChatUser(LLMUser):
+    """Multi-turn chat: growing history, human think time between turns, a new conversation after T turns."""
+
+    def wait_time(self) -> float:
+        return float(self.workload.think_time.sample(self.rng))
+
+    def run_session(self, session_id: str, model: str) -> None:
+        wl = self.workload
+        history = [Message("system", wl.system_prompt)] if wl.system_prompt else []
+        for turn in range(int(wl.turns.sample(self.rng))):
+            if turn:
+                self.pause(float(wl.think_time.sample(self.rng)))
+            history.extend(as_messages(self.node.next_prompt(wl, self.rng)))
+            reply = self.send(session_id, turn, model, messages=history)
+            if reply is None:
+                return  # the conversation broke; the user starts a new one
+            history.append(reply.as_message())
+            self.stop_if_stopping()
+
+
+class AgentLoopUser(LLMUser):
+    """An agent job: each step a tool-calling request; tool calls and tool results grow the context."""
+
+    def run_session(self, session_id: str, model: str) -> None:
+        wl = self.workload
+        history = as_messages(self.node.next_prompt(wl, self.rng))
+        started, output_tokens, failed, host = time.perf_counter(), 0, False, ""
+        for step in range(int(wl.steps.sample(self.rng))):
+            if step:
+                self.stop_if_stopping()
+            reply = self.send(session_id, step, model, messages=history, tools=tuple(wl.tools))
+            host = host or self.node.router.host_of(session_id)
+            if reply is None:
+                failed = True
+                break
+            output_tokens += reply.output_tokens or 0
+            history.append(reply.as_message())
+            calls = reply.tool_calls or [self._invented_call(step)]
+            for call in calls:
+                self.pause(float(wl.tool_result.latency.sample(self.rng)))
+                words = int(wl.tool_result.words.sample(self.rng))
+                history.append(Message("tool", synthetic_text(self.rng, words), tool_call_id=call.id, tool_name=call.name))
+            if not reply.tool_calls:
+                history.append(Message("user", "Continue with the next step."))
+        self.report_session(LocustEntry.JOB, model, host, started, output_tokens, failed)
+
+    def _invented_call(self, step: int) -> ToolCall:
+        """When the model answered in text, the agent still runs its next tool (as scripted agents do)."""
+        tools = self.workload.tools
+        name = tools[step % len(tools)]["function"]["name"] if tools else "tool"
+        return ToolCall(f"call_local{step}", name, {})
+
+
+class BatchUser(LLMUser):
+    """Bursts of ``batch_size`` requests fired at once; the batch's wall time is its own Locust entry."""
+
+    def wait_time(self) -> float:
+        return float(self.workload.pause.sample(self.rng))
+
+    def run_session(self, session_id: str, model: str) -> None:
+        wl = self.workload
+        documents = [self.node.next_prompt(wl, self.rng) for _ in range(wl.batch_size)]
+        started = time.perf_counter()
+        requests = [
+            gevent.spawn(self._send_document, session_id, i, model, document) for i, document in enumerate(documents)
+        ]
+        try:
+            gevent.joinall(requests)
+        except GreenletExit:
+            gevent.killall(requests, block=True)  # each records its request as cancelled
+            raise
+        replies = [g.value for g in requests]
+        output_tokens = sum((r.output_tokens or 0) for r in replies if r is not None)
+        host = self.node.router.host_of(session_id)
+        self.report_session(LocustEntry.BATCH, model, host, started, output_tokens, None in replies)
+
+    def _send_document(self, session_id: str, index: int, model: str, document: PromptItem) -> Reply | None:
+        if isinstance(document, str):
+            if self.workload.endpoint == "chat":
+                return self.send(session_id, index, model, messages=[Message("user", document)])
+            return self.send(session_id, index, model, prompt=document)
+        return self.send(session_id, index, model, messages=as_messages(document))
+
+
+KIND_CLASSES: dict[str, type[LLMUser]] = {
+    WorkloadKind.AGENT_LOOP: AgentLoopUser,
+    WorkloadKind.CHAT: ChatUser,
+    WorkloadKind.BATCH: BatchUser,
+}
+
+
+def user_classes(scenario: Scenario) -> list[type[LLMUser]]:
+    """One concrete Locust user class per workload, named after it, with its weight or fixed count."""
+    classes = []
+    for wl in scenario.workloads:
+        attrs: dict[str, object] = {"workload": wl, "abstract": False, "__module__": __name__}
+        if wl.users:
+            attrs["fixed_count"] = wl.users
+        else:
+            attrs["weight"] = wl.weight
+        classes.append(type(wl.name, (KIND_CLASSES[wl.kind],), attrs))
+    return classes
+
+
+def as_messages(item: PromptItem) -> list[Message]:
+    """A prompt item as chat messages: a plain string is one user message."""
+    if isinstance(item, str):
+        return [Message("user", item)]
+    return [Message(m["role"], m["content"]) for m in item]
+
+
+def transcript(messages: list[Message]) -> str:
+    """A conversation as one completion prompt, for workloads that use the generate endpoint."""
+    lines = [f"{m.role}: {m.content}" for m in messages]
+    return "\n".join([*lines, "assistant:"])
+
+
+def _output_tokens(reply: Reply) -> int | None:
+    # Servers without a usage count (an OpenAI stream without include_usage): count streamed chunks.
+    if reply.output_tokens is not None:
+        return reply.output_tokens
+    chunks = reply.content_chunks + reply.thinking_chunks
+    return chunks or None
+
