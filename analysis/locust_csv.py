@@ -7,10 +7,12 @@ Locust's percentiles are bucketed when logged (1 ms under 100 ms, 10 ms under 1 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pandas as pd
 
 from analysis.errors import InputError
+from analysis.run import LocustData
 from analysis.schema import parse_locust_entry_name
 
 BUCKETED_NOTE = (
@@ -106,3 +108,26 @@ def failures(frame: pd.DataFrame) -> pd.DataFrame:
     )
     out["is_503"] = out["error"].str.contains(r"\b503\b|server busy", case=False, regex=True)
     return out
+
+
+@dataclass
+class LocustView:
+    """Locust's CSVs as tables for the report; empty frames where a file was missing."""
+
+    entries: pd.DataFrame
+    history: pd.DataFrame
+    users_curve: pd.DataFrame
+    failures: pd.DataFrame
+
+
+def view(data: LocustData) -> LocustView | None:
+    """Tidy tables from whatever Locust CSVs a run has; ``None`` without a stats file."""
+    if data.stats is None:
+        return None
+    hist = history(data.history) if data.history is not None else pd.DataFrame()
+    return LocustView(
+        entries=entries(data.stats),
+        history=hist,
+        users_curve=users_curve(hist) if not hist.empty else pd.DataFrame(),
+        failures=failures(data.failures) if data.failures is not None else pd.DataFrame(),
+    )

@@ -36,6 +36,7 @@ class Saturation:
     overlap: pd.DataFrame
     degradation: pd.DataFrame
     busy_series: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    speed_points: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -94,14 +95,18 @@ def analyze_saturation(run: Run) -> Saturation:
     curves = by_target(curve)
     rows, overlaps, degradations, warnings = [], [], [], []
     series: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    points: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     for (host, model), group in by_target(records[records["ok"]]).items():
         target_curve = curves.get((host, model), curve.iloc[0:0])
         levels = overlap_levels(group)
         timed = group.dropna(subset=["busy_start"])
         busy_steps = steps(timed["busy_start"].to_numpy(), timed["t_end"].to_numpy())
-        speed = degradation(timed, mean_level(busy_steps, timed["busy_start"].to_numpy(), timed["t_end"].to_numpy()))
+        busy = mean_level(busy_steps, timed["busy_start"].to_numpy(), timed["t_end"].to_numpy())
+        speed = degradation(timed, busy)
         if len(busy_steps.times):
             series[(host, model)] = downsample(busy_steps, CHART_POINTS)
+            sample = np.linspace(0, len(busy) - 1, min(len(busy), CHART_POINTS * 2)).astype(int)
+            points[(host, model)] = (busy[sample], timed["gen_tok_s"].to_numpy()[sample])
         overlap = overlap_estimate(levels)
         fit = fit_estimate(target_curve)
         metrics, total = metrics_estimate(run.server_metrics, host)
@@ -136,6 +141,7 @@ def analyze_saturation(run: Run) -> Saturation:
         overlap=_front(overlaps),
         degradation=_front(degradations),
         busy_series=series,
+        speed_points=points,
         warnings=warnings,
     )
 
