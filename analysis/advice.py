@@ -121,17 +121,18 @@ def _slot_advice(row: object) -> list[tuple[str, str]]:
 def _parallel_advice(row: object, speed: pd.DataFrame) -> str | None:
     r = row
     speed = speed[speed["requests"] > 0] if not speed.empty else speed
-    if speed.empty or speed["m"].max() <= 1:
-        if r.serial:
+    if len(speed) < 2:
+        if r.serial or speed.empty:
             return None
-        return ("only one request was ever in service at a time, so the slowdown per added slot is unmeasured; "
-                "run a sweep above 1 user to measure it")
+        return (f"requests only ever ran {int(speed['m'].iloc[0])} at a time, so the slowdown per added slot is "
+                "unmeasured; sweep across more concurrency levels to measure it")
     best = speed["aggregate_tok_s"].max()
     enough = int(speed.loc[speed["aggregate_tok_s"] >= ENOUGH * best, "m"].min())
     top, prev = speed.iloc[-1], speed.iloc[-2]
     step = top["aggregate_tok_s"] / prev["aggregate_tok_s"] if prev["aggregate_tok_s"] > 0 else math.nan
-    text = (f"per-request speed fell from {speed['per_req_tok_s'].iloc[0]:.1f} tok/s alone to "
-            f"{top['per_req_tok_s']:.1f} tok/s with {int(top['m'])} busy ({_pct(top['relative_speed'])} of solo), "
+    low = speed.iloc[0]
+    text = (f"per-request speed fell from {low['per_req_tok_s']:.1f} tok/s with {int(low['m'])} busy to "
+            f"{top['per_req_tok_s']:.1f} tok/s with {int(top['m'])} busy ({_pct(top['relative_speed'])}), "
             f"aggregate {speed['aggregate_tok_s'].iloc[0]:.1f} -> {top['aggregate_tok_s']:.1f} tok/s. "
             f"OLLAMA_NUM_PARALLEL={enough} already gives {_pct(ENOUGH)} of the best aggregate throughput")
     if r.slots_lower_bound or step < GAINFUL_STEP:
