@@ -21,7 +21,8 @@ def cold_starts(run: Run) -> pd.DataFrame:
     columns = ["host", "model", "workload", "t_s", "load_s", "kind", "done_reason"]
     if not run.has_records:
         return pd.DataFrame(columns=columns)
-    r = run.records.dropna(subset=["load_s"])
+    columns = ["host", "model", "workload", "t_start", "t_end", "load_s", "ok", "done_reason"]
+    r = run.records[columns].dropna(subset=["load_s"])
     if r.empty:
         return pd.DataFrame(columns=columns)
     keys = ["host", "model"]

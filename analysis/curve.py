@@ -39,11 +39,15 @@ COLUMNS: dict[str, str] = {
 }
 
 
+NEEDED = [*KEYS, "level", "stage", "mode", "users", "rate", "t_start", "t_end", "ok", "is_503", "output_tokens",
+          "e2e_s", "service_s", "slot_wait_s", "gen_tok_s", "ttft_s"]
+
+
 def curve_records(records: pd.DataFrame) -> pd.DataFrame:
     """The requests that describe a steady level: placed in a non-transition stage, outside warm-up."""
     mode = records["mode"].astype(object).fillna("")
     keep = records["stage"].notna() & ~records["warmup"] & mode.isin(list(CURVE_MODES))
-    return records[keep]
+    return records.loc[keep, NEEDED]
 
 
 def curve_table(records: pd.DataFrame) -> pd.DataFrame:

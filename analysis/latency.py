@@ -15,17 +15,21 @@ GROUPS: tuple[str, ...] = ("workload", "host", "model")
 NICE_WINDOWS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
-def measured(run: Run, include_warmup: bool = False) -> pd.DataFrame:
-    """The run's records outside warm-up (all of them with ``include_warmup``)."""
-    records = run.records if run.records is not None else pd.DataFrame()
-    return records if include_warmup or records.empty else records[~records["warmup"]]
+def measured(run: Run, columns: Sequence[str] | None = None, include_warmup: bool = False) -> pd.DataFrame:
+    """The run's records outside warm-up (all of them with ``include_warmup``), only ``columns`` if given:
+    copying just the columns a computation needs keeps million-row runs fast."""
+    if not run.has_records:
+        return pd.DataFrame(columns=list(columns or []))
+    records = run.records
+    rows = slice(None) if include_warmup else ~records["warmup"]
+    return records.loc[rows, list(dict.fromkeys(columns)) if columns else slice(None)]
 
 
 def latency_table(
     run: Run, by: Sequence[str] = GROUPS, metrics: Sequence[str] = LATENCY_COLUMNS, include_warmup: bool = False
 ) -> pd.DataFrame:
     """Exact percentiles of each metric over successful requests, one row per group and metric."""
-    records = measured(run, include_warmup)
+    records = measured(run, [*by, *metrics, "ok"], include_warmup)
     if records.empty:
         return percentile_table(pd.DataFrame(columns=[*by, *metrics]), by, metrics)
     return percentile_table(records[records["ok"]], by, metrics)
@@ -41,7 +45,7 @@ def latency_over_time(
 ) -> pd.DataFrame:
     """Percentile ``q`` of each metric per time window of completion (``t_end``), with request and error
     counts; ``t_s`` is the window's start in seconds from the first request."""
-    records = measured(run, include_warmup=True)
+    records = measured(run, ["t_start", "t_end", "ok", *metrics], include_warmup=True)
     if records.empty:
         return pd.DataFrame(columns=["t_s", "window_s", "requests", "errors", *(f"{m}_{label(q)}" for m in metrics)])
     t0 = float(records["t_start"].min())
@@ -63,7 +67,7 @@ ERROR_CLASSES = ("connect", "timeout", "http_4xx", "http_5xx", "stream_broken", 
 
 def error_table(run: Run, by: Sequence[str] = GROUPS, include_warmup: bool = False) -> pd.DataFrame:
     """Requests, error rate, 503 rate apart, and the count of every other error class, per group."""
-    records = measured(run, include_warmup)
+    records = measured(run, [*by, "ok", "is_503", "error"], include_warmup)
     if records.empty:
         return pd.DataFrame(columns=[*by, "requests", "errors", "error_rate", "n_503", "rate_503"])
     frame = pd.DataFrame({c: records[c] for c in by})

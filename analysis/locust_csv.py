@@ -58,6 +58,8 @@ def entries(stats: pd.DataFrame) -> pd.DataFrame:
     for column, name in PERCENTILE_COLUMNS.items():
         out[f"{name}_s"] = _number(stats, column) / 1000
     out["avg_size"] = _number(stats, "Average Content Size")
+    # E2E entries carry output tokens as their response length, so rate x mean size is output tok/s.
+    out["tok_s"] = (out["req_s"] * out["avg_size"]).where(out["type"] == "E2E")
     return out
 
 

@@ -96,7 +96,8 @@ def analyze_saturation(run: Run) -> Saturation:
     rows, overlaps, degradations, warnings = [], [], [], []
     series: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     points: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-    for (host, model), group in by_target(records[records["ok"]]).items():
+    needed = [*KEYS, "t_start", "t_end", "busy_start", "service_s", "gen_tok_s", "timing", "server_prompt_eval_s"]
+    for (host, model), group in by_target(records.loc[records["ok"], needed]).items():
         target_curve = curves.get((host, model), curve.iloc[0:0])
         levels = overlap_levels(group)
         timed = group.dropna(subset=["busy_start"])

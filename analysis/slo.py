@@ -75,6 +75,10 @@ def slos(info: Mapping[str, Any], overrides: Mapping[str, float] | None = None) 
     return [Slo(key, value, workload) for (workload, key), value in sorted(found.items())], notes
 
 
+def _columns(slo_list: Sequence[Slo]) -> list[str]:
+    return [s.column for s in slo_list if s.column is not None]
+
+
 def _applicable(slo_list: Sequence[Slo], workload: str) -> dict[str, Slo]:
     """The SLOs for one workload: its own override each run-wide threshold of the same key."""
     chosen = {s.key: s for s in slo_list if s.workload == ALL}
@@ -84,7 +88,7 @@ def _applicable(slo_list: Sequence[Slo], workload: str) -> dict[str, Slo]:
 
 def verdicts(run: Run, slo_list: Sequence[Slo]) -> pd.DataFrame:
     """One row per workload and SLO: threshold, observed value, requests counted, passed."""
-    records = measured(run)
+    records = measured(run, ["workload", "ok", *_columns(slo_list)])
     rows = []
     if records.empty or not slo_list:
         return pd.DataFrame(columns=["workload", "slo", "threshold", "observed", "n", "passed"])
@@ -114,7 +118,7 @@ def meets(records: pd.DataFrame, slo_list: Sequence[Slo]) -> pd.Series:
 
 def goodput(run: Run, slo_list: Sequence[Slo], by: Sequence[str] = ("workload",)) -> pd.DataFrame:
     """Per group: requests, good requests, their share, the span in seconds and good requests per second."""
-    records = measured(run)
+    records = measured(run, [*by, "workload", "ok", "t_start", "t_end", *_columns(slo_list)])
     if records.empty:
         return pd.DataFrame(columns=[*by, "requests", "good", "good_share", "span_s", "goodput_req_s"])
     frame = records[list(by) + ["t_start", "t_end"]].assign(good=meets(records, slo_list))

@@ -12,7 +12,8 @@ def thinking_summary(run: Run, by: tuple[str, ...] = ("workload", "model")) -> p
     """Per group with any thinking: requests, requests that thought, thinking chunks per output token,
     median time to first thinking and to first visible token, and requests cut by the length limit
     before any visible content (``done_reason == "length"`` and no first content token)."""
-    r = measured(run)
+    r = measured(run, [*by, "thinking_tokens", "t_first_thinking", "output_tokens", "thinking_ttft_s", "ttft_s",
+                       "ok", "done_reason", "t_first_token"])
     if r.empty:
         return pd.DataFrame()
     thought = (r["thinking_tokens"] > 0) | r["t_first_thinking"].notna()
