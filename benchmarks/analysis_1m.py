@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/analysis_1m.py [--records 1000000] [--dir /tmp/analysis-1m] [--keep]
 
 The run: 3 hosts (4, 2 and 1 slots), 2 models, 3 workloads, closed-loop steady stages at 1, 2, 4, 8, 16
-and 32 users with 30 s warm-up, server timers on every request, a few 503s and cold starts. Each client
-lane sends back to back; a request waits ``S * (c - k) / k`` for a slot when c users share k slots.
+and 32 users with 30 s warm-up, server timers on every request, a few 503s and cold starts. Each of a
+host's min(c, k) slots serves requests back to back; with c users on k slots a request also waited about
+``S * (c - k) / k`` for its slot before that.
 Goal on the project machine (2 cores): < 15 s and < 2 GB.
 """
 
@@ -41,26 +42,26 @@ def synthesise(n: int, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
         begin = t
         longest = 0.0
         for host, slots, model, solo in targets:
-            busy = min(users, slots)
-            lanes = users
-            count = lanes * per_cell
+            busy = min(users, slots)  # slot lanes serving back to back; the other users wait their turn
+            count = users * per_cell
             tokens = rng.integers(60, 240, count)
             speed = solo / (1 + 0.35 * (busy - 1)) * rng.uniform(0.95, 1.05, count)
             decode = tokens / speed
             prefill = rng.uniform(0.05, 0.3, count)
-            service = prefill + decode
+            service = (prefill + decode).reshape(busy, -1)
+            gaps = rng.uniform(0.0, 0.002, service.shape)  # slot idle between two requests
+            t_end = (begin + np.cumsum(service + gaps, axis=1)).ravel()
+            service = service.ravel()
             wait = service * max(0, users - slots) / slots * rng.uniform(0.8, 1.2, count)
             net = rng.uniform(0.002, 0.01, count)
+            t_end = t_end + net / 2
             e2e = net + wait + service
-            lane_time = e2e.reshape(lanes, per_cell)
-            ends = begin + np.cumsum(lane_time + 0.01, axis=1)
-            t_end = ends.ravel()
             t_start = t_end - e2e
             load = np.where(rng.random(count) < 0.0005, rng.uniform(2, 8, count), rng.uniform(0.001, 0.004, count))
             frames.append(pd.DataFrame({
                 "host": host, "model": model, "t_start": t_start - load, "t_end": t_end, "output_tokens": tokens,
                 "server_total_s": load + wait + service, "server_load_s": load, "server_prompt_eval_s": prefill,
-                "server_eval_s": decode, "t_first_token": t_end - decode, "user_id": np.repeat(np.arange(lanes), per_cell),
+                "server_eval_s": decode, "t_first_token": t_end - decode, "user_id": np.arange(count) % users,
             }))
             longest = max(longest, float(t_end.max()))
         stages.append({"stage": f"c{users}", "mode": "steady", "users": users, "rate": None, "t_begin": begin,
