@@ -1,0 +1,98 @@
+"""``python -m analysis report RUN`` and ``python -m analysis compare RUN...``.
+
+Exit codes: 0 fine, 1 an SLO failed (so CI can gate on it), 2 unusable input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analysis.analyze import Analysis, analyze
+from analysis.compare import build_compare, compare_summary
+from analysis.errors import InputError
+from analysis.load import load_run
+from analysis.render_html import render_html
+from analysis.render_md import render_md
+from analysis.report import build_report
+from analysis.slo import valid_key
+from analysis.summary import summary
+
+EXIT_OK, EXIT_SLO, EXIT_INPUT = 0, 1, 2
+
+
+def _slo(text: str) -> tuple[str, float]:
+    key, sep, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if not sep or number is None or not valid_key(key):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=SECONDS, KEY like e2e_p95_s, ttft_p99_s, "
+                                         "slot_wait_p95_s, or error_rate=FRACTION")
+    return key, number
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--slo", type=_slo, action="append", default=[], metavar="KEY=VALUE",
+                        help="override an SLO threshold (repeatable), e.g. --slo ttft_p95_s=2")
+    common.add_argument("--out", type=Path, help="directory for the outputs (default: the run directory; for "
+                        "compare the current directory)")
+    report = sub.add_parser("report", parents=[common], help="report.html, report.md and summary.json for one run")
+    report.add_argument("run", help="a run directory, or a Locust --csv prefix / directory of Locust CSVs")
+    report.add_argument("--window", type=float, help="seconds per window of the over-time percentiles")
+    compare = sub.add_parser("compare", parents=[common], help="compare.html/.md/.json for runs side by side")
+    compare.add_argument("runs", nargs="+", help="run directories")
+    return parser
+
+
+def _write(directory: Path, files: dict[str, str]) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return [directory / name for name in files]
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data, indent=1, allow_nan=False) + "\n"
+
+
+def _analyze(path: str, slo: dict[str, float], window: float | None = None) -> Analysis:
+    return analyze(load_run(path), slo, window)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    slo = dict(args.slo)
+    try:
+        if args.command == "report":
+            a = _analyze(args.run, slo, args.window)
+            doc = build_report(a)
+            files = {"report.html": render_html(doc), "report.md": render_md(doc), "summary.json": _json(summary(a))}
+            paths = _write(args.out or a.run.path, files)
+            failed = [a] if a.slo_failed else []
+        else:
+            analyses = [_analyze(run, slo) for run in args.runs]
+            doc = build_compare(analyses)
+            files = {"compare.html": render_html(doc), "compare.md": render_md(doc),
+                     "compare.json": _json(compare_summary(analyses))}
+            paths = _write(args.out or Path.cwd(), files)
+            failed = [a for a in analyses if a.slo_failed]
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
+    print("wrote " + ", ".join(str(p) for p in paths))
+    for a in failed:
+        fails = a.verdicts[a.verdicts["passed"] == False]  # noqa: E712
+        print(f"SLO failed in {a.run.name}: " + "; ".join(
+            f"{r.workload} {r.slo} {r.observed:.3g} > {r.threshold:g}" for r in fails.itertuples()), file=sys.stderr)
+    return EXIT_SLO if failed else EXIT_OK

@@ -1,0 +1,95 @@
+"""Runs side by side (e.g. one server with 1 slot and with 4): their curves on shared charts, their
+slot counts, knees and gains in one table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from analysis import charts
+from analysis.analyze import Analysis
+from analysis.curve import by_target
+from analysis.document import Bullets, Document, Heading, Table, Text
+from analysis.report import overview
+from analysis.summary import plain
+
+TARGET_COLUMNS = ["slots", "slots_lower_bound", "overlap", "fit", "server_metrics", "configured", "knee", "serial",
+                  "onset_503", "solo_tok_s", "solo_agg_tok_s", "peak_agg_tok_s", "gain"]
+CURVE_COLUMNS = ["level", "x", "wall_s", "agg_tok_s", "req_s", "per_req_tok_s", "slot_wait_p95_s", "ttft_p95_s",
+                 "e2e_p95_s"]
+
+
+def labels(analyses: Sequence[Analysis]) -> list[str]:
+    """Run names, made unique by position where two runs share a name."""
+    names = [a.run.name for a in analyses]
+    return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
+
+
+def _curves(analyses: Sequence[Analysis]) -> dict[str, pd.DataFrame]:
+    """One curve per run and target, labelled by the run (and target when a run has several)."""
+    out = {}
+    for label, a in zip(labels(analyses), analyses, strict=True):
+        curves = by_target(a.saturation.curve) if not a.saturation.curve.empty else {}
+        for (host, model), curve in curves.items():
+            out[label if len(curves) == 1 else f"{label} {model}@{host}"] = curve
+    return out
+
+
+def compare_tables(analyses: Sequence[Analysis]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(targets, curves): the slot/knee/gain row of every run's targets, and every run's curve, long form."""
+    targets, curves = [], []
+    for label, a in zip(labels(analyses), analyses, strict=True):
+        t = a.saturation.targets
+        if not t.empty:
+            targets.append(t[["host", "model", *TARGET_COLUMNS]].assign(slo_failed=a.slo_failed).assign(run=label))
+    for label, curve in _curves(analyses).items():
+        curves.append(curve[CURVE_COLUMNS].assign(run=label))
+    front = lambda frames: (pd.concat(frames, ignore_index=True).pipe(  # noqa: E731
+        lambda f: f[["run", *[c for c in f.columns if c != "run"]]]) if frames else pd.DataFrame())
+    return front(targets), front(curves)
+
+
+def findings(targets: pd.DataFrame) -> list[str]:
+    """Plain sentences comparing the runs' slots, gains and peaks."""
+    if targets.empty:
+        return ["no run has records to compare"]
+    out = []
+    for row in targets.itertuples(index=False):
+        serial = " (serial)" if row.serial else ""
+        out.append(f"{row.run} {row.model}@{row.host}: {row.overlap} slots by overlap, {row.fit} by sweep fit{serial}; "
+                   f"knee at {row.knee:g}, peak aggregate {row.peak_agg_tok_s:.1f} tok/s = x{row.gain:.2f} its "
+                   f"lowest level" if pd.notna(row.knee) else f"{row.run} {row.model}@{row.host}: no curve")
+    peaks = targets.dropna(subset=["peak_agg_tok_s"])
+    if len(peaks) > 1:
+        low, high = peaks.loc[peaks["peak_agg_tok_s"].idxmin()], peaks.loc[peaks["peak_agg_tok_s"].idxmax()]
+        out.append(f"peak aggregate throughput: {high['run']} is x{high['peak_agg_tok_s'] / low['peak_agg_tok_s']:.2f} "
+                   f"{low['run']}")
+    return out
+
+
+def build_compare(analyses: Sequence[Analysis]) -> Document:
+    targets, curves = compare_tables(analyses)
+    doc = Document("Comparison: " + " vs ".join(labels(analyses)))
+    doc.add(Heading("Runs"))
+    for label, a in zip(labels(analyses), analyses, strict=True):
+        doc.add(Text(f"{label}:"), Bullets(overview(a)))
+    doc.add(Heading("Findings"), Bullets(findings(targets)))
+    if not targets.empty:
+        doc.add(Table(targets, "slots, knee and gain per run, host and model"))
+    curve_map = _curves(analyses)
+    if curve_map:
+        doc.add(*charts.curve_figures(curve_map), Table(curves, "the curves, level by level", max_rows=200))
+    return doc
+
+
+def compare_summary(analyses: Sequence[Analysis]) -> dict[str, Any]:
+    targets, curves = compare_tables(analyses)
+    return plain({
+        "runs": [{"label": label, "path": str(a.run.path) if a.run.path else None, "slo_failed": a.slo_failed}
+                 for label, a in zip(labels(analyses), analyses, strict=True)],
+        "findings": findings(targets),
+        "targets": targets,
+        "curves": curves,
+    })

@@ -1,0 +1,8 @@
+import subprocess
+import sys
+
+
+def test_schema_and_package_import_without_pandas():
+    code = "import sys, analysis, analysis.schema; print('pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
