@@ -200,7 +200,11 @@ def _bounded(lo: float, hi: float, integer: bool, duration: bool):
             if low is not None and high is not None and low > high:
                 raise FieldProblem(f"must be >= min ({text(low)}), got {text(high)}", "max")
             return dist.model_copy(
-                update={"integer": integer, "min": lo if low is None else low, "max": hi if high is None else high}
+                update={
+                    "integer": integer,
+                    "min": float(lo) if low is None else low,
+                    "max": float(hi) if high is None else high,
+                }
             )
         return dist.model_copy(update={"integer": integer})
 
