@@ -116,7 +116,7 @@ def _check_host_form(value: Any) -> Any:
         return value
     if "url" in value and "embedded" in value:
         raise FieldProblem("set url (a running server) or embedded (a server the run starts), not both", "embedded")
-    if "embedded" in value and (not isinstance(value["embedded"], str) or value["embedded"] not in EMBEDDED):
+    if "embedded" in value and value["embedded"] not in EMBEDDED:
         got = value["embedded"]
         raise FieldProblem(
             f"unknown embedded server {show(got)}; expected emulator or llamacpp{did_you_mean(got, EMBEDDED)}",

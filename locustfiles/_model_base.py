@@ -113,11 +113,15 @@ def tagged_union(
         return f"<{tag}>" if isinstance(tag, str) and tag in members else None
 
     def check(value: Any, info: ValidationInfo) -> Any:
-        if not isinstance(value, dict) or from_payload(info):
+        if from_payload(info) or isinstance(value, tuple(members.values())):
             return value
+        if not isinstance(value, dict):
+            raise FieldProblem(f"must be a mapping (key: value), got {show(value)}")
         if key in value:
             tag = value[key]
-            if not isinstance(tag, str) or tag not in members:
+            if not isinstance(tag, str):
+                raise FieldProblem(f"must be one of {one_of(members)}, got {show(tag)}", key)
+            if tag not in members:
                 hint = did_you_mean(tag, members)
                 raise FieldProblem(f"unknown {what} {show(tag)}; expected one of {one_of(members)}{hint}", key)
         else:

@@ -87,7 +87,13 @@ class Prompts(Model):
 
     @classmethod
     def _prepare(cls, data: Any, info: ValidationInfo) -> Any:
-        return {"inline": data} if isinstance(data, list) else data
+        if isinstance(data, list):
+            return {"inline": data}
+        if not isinstance(data, dict):
+            raise FieldProblem(
+                f"must be a list of prompts or a mapping with inline, file or synthetic, got {show(data)}"
+            )
+        return data
 
     @model_validator(mode="wrap")
     @classmethod

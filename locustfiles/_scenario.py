@@ -179,20 +179,13 @@ def _check_user_counts(load: Any, fixed: int, weighted: int) -> None:
     if not fixed:
         return
     need = fixed + (1 if weighted else 0)
+    why = f"{fixed} fixed user{'s' if fixed > 1 else ''}" + (" plus one for the weighted workloads" if weighted else "")
     if isinstance(load, Steady) and load.users < need:
-        raise FieldProblem(
-            f"must be at least {need}: the workloads ask for {fixed} fixed users"
-            + (" and the weighted workloads need at least one more" if weighted else "")
-            + f", got {load.users}",
-            "load",
-            "users",
-        )
+        raise FieldProblem(f"must be at least {need} ({why}), got {load.users}", "load", "users")
     if isinstance(load, (Sweep, Rounds)):
         for index, level in enumerate(load.levels):
             if level < need:
-                raise FieldProblem(
-                    f"must be at least {need} (the workloads' fixed users), got {level}", "load", "levels", index
-                )
+                raise FieldProblem(f"must be at least {need} ({why}), got {level}", "load", "levels", index)
 
 
 def load_scenario(path: str | Path) -> Scenario:

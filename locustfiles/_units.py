@@ -49,6 +49,8 @@ def format_duration(seconds: float) -> str:
     """A short human form: ``604800`` -> ``7d``, ``90`` -> ``1m30s``, ``0.25`` -> ``250ms``."""
     if seconds < 0:
         return "-" + format_duration(-seconds)
+    if seconds >= 1000 * DAY:
+        return f"{seconds:g}s"
     if 0 < seconds < 1:
         return f"{seconds * 1000:g}ms"
     parts, rest = [], seconds

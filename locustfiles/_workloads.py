@@ -65,7 +65,7 @@ class ToolFunction(Model):
         if not isinstance(required, list):
             raise FieldProblem(f"must be a list of parameter names, got {show(required)}", "required")
         for index, name in enumerate(required):
-            if name not in properties:
+            if not isinstance(name, str) or name not in properties:
                 raise FieldProblem(f"names {show(name)}, which is not in properties", "required", index)
         check_json(value)
         return value
