@@ -148,7 +148,7 @@ class HostPatch(Model):
     api_key_env: EnvName | None = None
     settings: dict[str, Any] | None = None
 
-    def apply(self, host: Any, *where: str | int) -> Any:
+    def apply(self, host: _Host, *where: str | int) -> _Host:
         """``host`` with this patch applied, validated; problems are reported under ``where``."""
         fields = dict(host)
         fields.update({name: value for name, value in self if value is not None and name != "settings"})

@@ -39,6 +39,7 @@ def from_payload(info: ValidationInfo | None) -> bool:
 
 
 def context_value(info: ValidationInfo | None, key: str) -> Any:
+    """A value of the validation context (``base_dir`` in YAML mode), or ``None``."""
     return info.context.get(key) if info and info.context else None
 
 
@@ -72,6 +73,7 @@ class Model(BaseModel):
 
     @classmethod
     def yaml_keys(cls) -> frozenset[str]:
+        """The keys a scenario file may write for this model."""
         return (frozenset(cls.model_fields) - cls._payload_only) | cls._yaml_only
 
     @model_validator(mode="before")
@@ -101,8 +103,8 @@ def tagged_union(
 
     Errors name the valid choices; a missing key first gets the unknown-key check against every
     member's keys, so a typo in the key itself is reported as such; ``missing`` replaces the message
-    for a value whose kind cannot be told. Tags appear in validation-error
-    locations as ``<value>``, which never clashes with a key in the data.
+    for a value whose kind cannot be told. Tags appear in validation-error locations as ``<value>``,
+    which never clashes with a key in the data.
     """
 
     def tag_of(value: Any) -> str | None:
@@ -131,7 +133,7 @@ def tagged_union(
                 raise FieldProblem(missing or f"is required: one of {one_of(members)}", *(() if missing else (key,)))
         own = members[tag].yaml_keys()
         for name in value:
-            owners = [other for other, member in members.items() if name not in own and name in member.yaml_keys()]
+            owners = [] if name in own else [other for other, member in members.items() if name in member.yaml_keys()]
             if owners:
                 raise FieldProblem(f"{name!r} applies to {key}: {' or '.join(owners)}, not {tag}", name)
         return value

@@ -52,6 +52,7 @@ class ScenarioError(Exception):
 
     @classmethod
     def single(cls, file: str, message: str, mark: Mark | None = None, path: str = "") -> ScenarioError:
+        """An error with one problem."""
         return cls([Problem(file, mark, path, message)])
 
     def _render(self) -> str:
@@ -89,12 +90,13 @@ def show(value: Any) -> str:
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` when ``word`` is close to one of ``choices``, else an empty string."""
+    """``; did you mean 'x'?`` when ``word`` is close to one of ``choices``, else an empty string."""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def one_of(choices: Iterable[object]) -> str:
+    """``a, b, c``."""
     return ", ".join(str(choice) for choice in choices)
 
 
@@ -105,7 +107,7 @@ def _literal_message(error: ErrorDetails) -> str:
 
 _MESSAGES = {
     "missing": lambda e: "is required",
-    "extra_forbidden": lambda e: "unknown key",
+    "extra_forbidden": lambda e: f"unknown key {e['loc'][-1]!r}",
     "int_type": lambda e: f"must be a whole number, got {show(e['input'])}",
     "int_parsing": lambda e: f"must be a whole number, got {show(e['input'])}",
     "int_from_float": lambda e: f"must be a whole number, got {show(e['input'])}",

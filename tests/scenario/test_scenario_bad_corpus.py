@@ -6,8 +6,6 @@ Each file in ``bad/`` starts with ``# expect: <part of the message>`` and, where
 """
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,6 @@ from locustfiles._scenario import ScenarioError, load_scenario
 
 BAD = Path(__file__).parent / "bad"
 CASES = sorted(BAD.glob("*.yaml"))
-REPO = Path(__file__).parents[2]
 
 
 def _header(path: Path, key: str) -> str | None:
@@ -65,29 +62,3 @@ def test_several_problems_are_listed_one_per_line(tmp_path: Path):
 def test_a_missing_scenario_file_is_named(tmp_path: Path):
     with pytest.raises(ScenarioError, match=r"nowhere\.yaml: no such scenario file$"):
         load_scenario(tmp_path / "nowhere.yaml")
-
-
-def _cli(*files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "locustfiles._scenario", *map(str, files)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def test_cli_reports_a_bad_scenario_on_stderr_and_exits_2():
-    result = _cli(BAD / "unknown-load-key.yaml", BAD / "host-url-no-scheme.yaml")
-    assert result.returncode == 2
-    assert result.stdout == ""
-    typo = "unknown-load-key.yaml:10:3: load.spawn_rte: unknown key 'spawn_rte'; did you mean 'spawn_rate'?"
-    assert typo in result.stderr
-    assert "host-url-no-scheme.yaml:8:5: hosts[0].url: must be an http:// or https:// URL" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-def test_cli_says_ok_for_a_good_scenario():
-    result = _cli(REPO / "scenarios" / "mixed.yaml")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == "ok: mixed (3 workloads)\n"
