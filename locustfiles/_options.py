@@ -39,6 +39,8 @@ def check_json(value: Any, *where: str | int) -> None:
     """Refuse values a JSON request body cannot carry (dates, sets, non-finite numbers...)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise FieldProblem(f"must be a finite number, got {value}", *where)
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise FieldProblem(f"must fit in 64 bits, got {value}", *where)
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):

@@ -21,6 +21,8 @@ from ._model_base import Model, context_value, from_payload, int_between
 from ._scenario_errors import FieldProblem, show
 
 ROLES = ("system", "user", "assistant", "tool")
+MAX_PROMPT_FILE_BYTES = 64 * 2**20
+MAX_SYNTHETIC_WORDS = 2_000_000
 _ROW_KEYS = ("prompt", "text", "messages")
 
 #: The fixed vocabulary of synthetic prompts: common English words, so any tokenizer sees ordinary text.
@@ -60,7 +62,13 @@ class Synthetic(Model):
     def generate(self) -> tuple[str, ...]:
         """The prompts: the same for the same settings, on every machine."""
         rng = random.Random(self.seed)
-        return tuple(_prose(rng, self.words.sample(rng)) for _ in range(self.count))
+        lengths = [self.words.sample(rng) for _ in range(self.count)]
+        if sum(lengths) > MAX_SYNTHETIC_WORDS:
+            raise FieldProblem(
+                f"would generate {sum(lengths)} words in all, more than {MAX_SYNTHETIC_WORDS} (every worker gets "
+                "a copy); lower count or words"
+            )
+        return tuple(_prose(rng, length) for length in lengths)
 
 
 def _prose(rng: random.Random, words: int) -> str:
@@ -119,6 +127,12 @@ class Prompts(Model):
             return self.synthetic.generate()
         path = base_dir / self.file
         try:
+            if path.stat().st_size > MAX_PROMPT_FILE_BYTES:
+                raise FieldProblem(
+                    f"{path} is larger than {MAX_PROMPT_FILE_BYTES // 2**20} MiB; every worker gets a copy of the "
+                    "prompts, so use a sample of it",
+                    "file",
+                )
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise FieldProblem(f"prompt file not found: {path}", "file") from None

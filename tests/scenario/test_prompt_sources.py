@@ -126,3 +126,16 @@ def test_chat_message_prompts_need_the_chat_endpoint(tmp_path: Path):
     path.write_text("name: s\nmodel: m\nworkloads:\n  - {name: b, kind: batch, prompts: {file: rows.jsonl}}\n")
     with pytest.raises(ScenarioError, match=r"workloads\[0\]\.prompts: prompts with chat messages need endpoint: chat"):
         load_scenario(path)
+
+
+def test_synthetic_prompts_are_bounded_in_total():
+    # 100000 prompts of 100 words each: 10,000,000 words, over the 2,000,000-word cap
+    with pytest.raises(ValueError, match="would generate 10000000 words in all, more than 2000000"):
+        prompts({"synthetic": {"words": 100, "count": 100_000}})
+
+
+def test_huge_prompt_files_are_refused(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr("locustfiles._prompts.MAX_PROMPT_FILE_BYTES", 10)
+    (tmp_path / "big.txt").write_text("a prompt that is longer than ten bytes\n")
+    with pytest.raises(ValueError, match="big.txt is larger than .* MiB; every worker gets a copy"):
+        prompts({"file": "big.txt"}, tmp_path)
