@@ -50,6 +50,9 @@ class ScenarioError(Exception):
         self.problems = tuple(problems)
         super().__init__(self._render())
 
+    def __reduce__(self) -> tuple[type[ScenarioError], tuple[tuple[Problem, ...]]]:
+        return ScenarioError, (self.problems,)
+
     @classmethod
     def single(cls, file: str, message: str, mark: Mark | None = None, path: str = "") -> ScenarioError:
         """An error with one problem."""

@@ -5,6 +5,7 @@ Each file in ``bad/`` starts with ``# expect: <part of the message>`` and, where
 ``# line: N`` (the line the message must name) and ``# field: <dotted path>``.
 """
 
+import pickle
 import re
 from pathlib import Path
 
@@ -62,3 +63,10 @@ def test_several_problems_are_listed_one_per_line(tmp_path: Path):
 def test_a_missing_scenario_file_is_named(tmp_path: Path):
     with pytest.raises(ScenarioError, match=r"nowhere\.yaml: no such scenario file$"):
         load_scenario(tmp_path / "nowhere.yaml")
+
+
+def test_scenario_errors_survive_pickling():
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(BAD / "load-users-zero.yaml")
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (str(copy), copy.problems) == (str(caught.value), caught.value.problems)
