@@ -17,10 +17,11 @@ DAY = 86400.0
 WEEK = 7 * DAY
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": MINUTE, "h": HOUR, "d": DAY}
-_PART = r"(?:\d+(?:\.\d*)?|\.\d+)(?:ms|s|m|h|d)"
-_DURATION = re.compile(rf"(-?)((?:{_PART})+)")
-_PARTS = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)")
-_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
+_DIGITS = r"\d+(?:\.\d*)?|\.\d+"
+_UNIT = "|".join(_UNITS)
+_NUMBER = re.compile(rf"-?(?:{_DIGITS})")
+_PARTS = re.compile(rf"({_DIGITS})({_UNIT})")  # one number+unit part
+_DURATION = re.compile(rf"(-?)((?:(?:{_DIGITS})(?:{_UNIT}))+)")
 _DURATION_HELP = "a duration like 30s, 500ms, 5m or 1h30m (units ms, s, m, h, d), or a number of seconds"
 
 
