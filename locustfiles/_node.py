@@ -23,7 +23,10 @@ from ._client import HostConnection
 from ._protocol import Sampling
 from ._records import RecordSink
 from ._routing import Policy, Router, Target
-from ._scenario import Options, PromptItem, Scenario, Workload
+from ._options import Options
+from ._prompts import Prompt
+from ._scenario import Scenario
+from ._workloads import Workload
 
 ATTRIBUTE = "llm_node"
 
@@ -58,16 +61,13 @@ class Node:
         """A user's own random stream, reproducible from the run, node and user."""
         return random.Random(zlib.crc32(f"{self.run_id}:{self.worker}:{user_id}".encode()))
 
-    def next_prompt(self, workload: Workload, rng: random.Random) -> PromptItem:
+    def next_prompt(self, workload: Workload, rng: random.Random) -> Prompt:
         """The workload's next prompt: cycled in order across this node's users, or drawn at random."""
-        items = workload.prompts.items
-        if workload.prompts.order == "random":
-            return rng.choice(items)
         cursor = self._prompt_cursors.get(workload.name)
         if cursor is None:
             # Workers start at different offsets so that a distributed run cycles through every prompt.
             cursor = self._prompt_cursors[workload.name] = itertools.count(self.worker * 7919)
-        return items[next(cursor) % len(items)]
+        return workload.prompts.pick(next(cursor), rng)
 
     def connection(self, target: Target, options: Options) -> HostConnection:
         """The keep-alive pool to ``target`` with the workload's timeouts."""
@@ -95,7 +95,7 @@ def sampling_for(options: Options, session_id: str, step: int) -> Sampling:
         temperature=options.temperature,
         seed=seed,
         num_ctx=options.num_ctx,
-        keep_alive=options.keep_alive,
+        keep_alive=options.keep_alive.wire if options.keep_alive is not None else None,
         think=options.think,
         extra=options.extra,
     )

@@ -29,6 +29,8 @@ from ._node import Node, build_node
 from ._probe import HostUnreachable, probe
 from ._run import ATTRIBUTE as RUN_ATTRIBUTE
 from ._run import Run, run_of
+from ._hosts import EmulatorHost, LlamacppHost
+from ._load_shapes import Steady
 from ._scenario import Scenario, ScenarioError, load_scenario
 from ._shapes import ScenarioShape, plan
 from ._users import user_classes
@@ -86,7 +88,10 @@ class Controller:
             raise ScenarioError("no scenario: pass --scenario FILE (e.g. --scenario scenarios/chat.yaml)")
         scenario = load_scenario(opts.scenario)
         if opts.variant:
-            scenario = scenario.with_variant(opts.variant)
+            try:
+                scenario = scenario.with_variant(opts.variant)
+            except KeyError as e:
+                raise ScenarioError.single("--variant", e.args[0]) from None
         if opts.hosts:
             scenario = scenario.with_hosts(opts.hosts)
         self.use(scenario)
@@ -97,7 +102,7 @@ class Controller:
         env, opts = self.environment, self.options
         self.scenario = scenario
         env.user_classes[:] = user_classes(scenario)
-        if scenario.load.shape in ("steady",) and not opts.headless and not scenario.load.duration:
+        if isinstance(scenario.load, Steady) and not opts.headless and not scenario.load.duration:
             env.shape_class = None  # the web UI's own user count and spawn rate drive a steady load
         else:
             env.shape_class = ScenarioShape(
@@ -110,15 +115,16 @@ class Controller:
     def start_hosts(self) -> None:
         """Start the scenario's embedded servers and identify every host; raises on failure."""
         assert self.scenario is not None
-        wanted = {h.name for h in self.scenario.hosts if h.embedded}
+        wanted = {h.name for h in self.scenario.hosts if isinstance(h, (EmulatorHost, LlamacppHost))}
         for name in set(self._servers) - wanted:
             self._servers.pop(name).stop()
         self.host_urls, self.host_info = {}, []
         for host in self.scenario.hosts:
             info: HostInfo = {"name": host.name, "api": self.scenario.api, "weight": host.weight}
-            if host.embedded:
+            if isinstance(host, (EmulatorHost, LlamacppHost)):
+                settings = host.settings.model_dump(mode="json", exclude_none=True)
                 server = self._servers.get(host.name)
-                argv = (emulator_argv if host.embedded == "emulator" else llamacpp_argv)(host.settings)
+                argv = (emulator_argv if isinstance(host, EmulatorHost) else llamacpp_argv)(settings)
                 if server is None or server.argv != argv or not server.running:
                     if server is not None:
                         server.stop()
@@ -126,7 +132,7 @@ class Controller:
                     server.start()
                 assert server.url is not None
                 url = server.url
-                info.update(embedded=host.embedded, settings=dict(host.settings))
+                info.update(embedded=host.embedded, settings=settings)
             else:
                 url = host.url
             self.host_urls[host.name] = url

@@ -68,10 +68,11 @@ class Synthetic(Model):
                 f"would generate {sum(lengths)} words in all, more than {MAX_SYNTHETIC_WORDS} (every worker gets "
                 "a copy); lower count or words"
             )
-        return tuple(_prose(rng, length) for length in lengths)
+        return tuple(prose(rng, length) for length in lengths)
 
 
-def _prose(rng: random.Random, words: int) -> str:
+def prose(rng: random.Random, words: int) -> str:
+    """``words`` words of sentences from the fixed word list (synthetic prompts, simulated tool output)."""
     sentences, left = [], words
     while left > 0:
         length = min(left, rng.randint(6, 14))

@@ -11,6 +11,7 @@ import logging
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import gevent
 import locust
@@ -24,7 +25,9 @@ from ._locust_csv import LocustCsvFiles
 from ._messages import RecordsMessage
 from ._records import RecordStore
 from ._rundir import StageLog, new_run_id, write_run_info
+from ._options import Slo
 from ._scenario import Scenario
+from ._workloads import Workload
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +53,15 @@ class Run:
         self.run_id = new_run_id(results_dir, scenario.name, variant)
         self.dir = results_dir / self.run_id
         self.dir.mkdir(parents=True)
-        (self.dir / "scenario.yaml").write_text(scenario.source_text, encoding="utf-8")
+        if scenario.source is not None:
+            (self.dir / "scenario.yaml").write_text(scenario.source.text, encoding="utf-8")
         self.store = RecordStore(self.dir / REQUESTS_FILE, self.run_id)
         self.stages = StageLog(self.dir)
         self.locust_csv = LocustCsvFiles(environment, self.dir)
         self.info: RunInfo = {
             "run_id": self.run_id,
-            "scenario": {"name": scenario.name, "description": scenario.description, "file": scenario.source_path,
-                         "sha256": scenario.sha256},
+            "scenario": {"name": scenario.name, "description": scenario.description,
+                         "file": scenario.source.file if scenario.source else None, "sha256": scenario.sha256},
             "variant": variant,
             "started_at": time.time(),
             "ended_at": None,
@@ -66,8 +70,8 @@ class Run:
             "hosts": hosts,
             "workers": [],
             "load": scenario.load.model_dump(mode="json"),
-            "slo": scenario.slo_seconds(),
-            "workloads": [w.summary() for w in scenario.workloads],
+            "slo": slo_thresholds(scenario.slo),
+            "workloads": [workload_summary(w) for w in scenario.workloads],
         }
         self._vanished: dict[str, float] = {}
         self._flush_token = 0
@@ -159,6 +163,24 @@ class Run:
                 vanished_at=self._vanished.get(client_id),
             ))
         return workers
+
+
+def slo_thresholds(slo: Slo) -> dict[str, float]:
+    """SLO thresholds as the analysis reads them: latencies in seconds (``e2e_p95_s``), error rate as a fraction."""
+    return {(name if name == "error_rate" else f"{name}_s"): float(value) for name, value in slo if value is not None}
+
+
+def workload_summary(workload: Workload) -> dict[str, Any]:
+    """A workload as run.json lists it."""
+    return {
+        "name": workload.name,
+        "kind": workload.kind,
+        "endpoint": workload.endpoint,
+        "models": list(workload.models or ()),
+        "num_predict": workload.options.num_predict,
+        "stream": workload.options.stream,
+        "slo": slo_thresholds(workload.slo),
+    }
 
 
 def run_of(environment: Environment) -> Run | None:

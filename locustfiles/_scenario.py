@@ -16,20 +16,22 @@ import hashlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
-from ._hosts import Host, HostPatch, LlamacppHost, Models
+from ._hosts import HOST, Host, HostPatch, LlamacppHost, Models
 from ._load_shapes import LoadShape, Rounds, Steady, Sweep
 from ._model_base import Model, Name, from_payload, unique_names
 from ._options import DEFAULT_OPTIONS, Options, Slo
-from ._scenario_errors import FieldProblem, ScenarioError, did_you_mean, one_of, problems_from, show
+from ._scenario_errors import FieldProblem, ScenarioError, did_you_mean, first_problem, one_of, problems_from, show
 from ._workloads import Workload, models_from_sugar
 from ._yaml_source import Mark, YamlSyntaxError, parse_yaml
 
 PAYLOAD_FORMAT = "ollama-loadtest.scenario/1"
 PAYLOAD_FILE = "<payload>"
+HOSTS_OPTION = "--hosts"
 
 Api = Literal["ollama", "openai"]
 Routing = Literal["sticky", "round_robin", "weighted", "least_in_flight"]
@@ -154,6 +156,31 @@ class Scenario(Model):
         )
         return self.model_copy(update={"hosts": hosts, "variant": name, "variants": ()})
 
+    def with_hosts(self, spec: str) -> Scenario:
+        """This scenario re-pointed by a ``--hosts`` value. ``name=URL[,name=URL...]`` points those hosts
+        at running servers; a plain ``URL[,URL...]`` with one URL per host does so in order (names and
+        weights kept), otherwise it replaces the hosts with one per URL, named after its address.
+        Raises ``ScenarioError`` naming ``--hosts``."""
+        entries = [entry.strip() for entry in spec.split(",") if entry.strip()]
+        if not entries:
+            raise ScenarioError.single(HOSTS_OPTION, "is empty: give URL[,URL...] or name=URL[,name=URL...]")
+        named = all("=" in entry and "://" not in entry.split("=", 1)[0] for entry in entries)
+        pairs = [entry.split("=", 1) for entry in entries] if named else [[None, entry] for entry in entries]
+        hosts = {host.name: host for host in self.hosts}
+        if named:
+            unknown = [name for name, _ in pairs if name not in hosts]
+            if unknown:
+                raise ScenarioError.single(
+                    HOSTS_OPTION, f"no host named {unknown[0]!r}; hosts are {one_of(hosts)}{did_you_mean(unknown[0], hosts)}"
+                )
+            urls = dict(pairs)
+            new = [_external(host, urls[host.name]) if host.name in urls else host for host in self.hosts]
+        elif len(pairs) == len(self.hosts):
+            new = [_external(host, url) for host, (_, url) in zip(self.hosts, pairs, strict=True)]
+        else:
+            new = [_external(None, url) for _, url in pairs]
+        return self.model_copy(update={"hosts": tuple(new)})
+
     def to_payload(self) -> dict[str, Any]:
         """The scenario as plain JSON/msgpack data, prompts included, for workers without files."""
         return {"format": PAYLOAD_FORMAT, "scenario": self.model_dump(mode="json")}
@@ -172,6 +199,16 @@ class Scenario(Model):
             return cls.model_validate(payload.get("scenario"), context={"payload": True})
         except ValidationError as err:
             raise ScenarioError(problems_from(err, PAYLOAD_FILE, None)) from None
+
+
+def _external(host: Host | None, url: str) -> Host:
+    """``host`` pointed at the running server at ``url`` (a new host named after the URL's address if None)."""
+    fields = {"name": host.name, "weight": host.weight, "models": host.models, "api_key_env": host.api_key_env} if host \
+        else {"name": urlsplit(url).netloc or url}
+    try:
+        return HOST.validate_python({**fields, "url": url})
+    except ValidationError as err:
+        raise ScenarioError.single(HOSTS_OPTION, f"{url!r}: {first_problem(err).message}") from None
 
 
 def _check_user_counts(load: Any, fixed: int, weighted: int) -> None:

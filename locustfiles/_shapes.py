@@ -20,7 +20,7 @@ from typing import Final
 from locust import LoadTestShape
 
 from ._run import Run, run_of
-from ._scenario import Load
+from ._load_shapes import LoadShape, Probe, Stages, Steady, Sweep
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +41,28 @@ class Phase:
     warmup_s: float = 0.0
 
 
-def plan(load: Load, users: int | None = None, spawn_rate: float | None = None, duration: float | None = None) -> list[Phase]:
-    """The phases of a scenario's load; the arguments override a steady load (``-u``, ``-r``, ``-t``)."""
-    if load.shape == "steady":
+def plan(
+    load: LoadShape, users: int | None = None, spawn_rate: float | None = None, duration: float | None = None
+) -> list[Phase]:
+    """The phases of a scenario's load; the arguments override a steady load (``-u``, ``-r``, ``-t``).
+    An unset spawn rate starts every user of a phase at once."""
+    if isinstance(load, Steady):
         n = users or load.users
         return [Phase("steady", "steady", n, spawn_rate or load.spawn_rate or n, duration or load.duration)]
-    if load.shape == "stages":
+    if isinstance(load, Stages):
         return [
-            Phase(f"s{i + 1}-u{s.users}", "stage", s.users, s.spawn_rate or s.users, s.duration)
+            Phase(f"s{i + 1}-u{s.users}", "stage", s.users, s.spawn_rate or load.spawn_rate or max(s.users, 1),
+                  s.duration)
             for i, s in enumerate(load.stages)
         ]
-    if load.shape == "sweep":
+    if isinstance(load, Sweep):
         return [
             Phase(f"c{level}", "level", level, load.spawn_rate or level, load.level_duration, load.level_requests,
                   load.settle)
             for level in load.levels
         ]
-    if load.shape == "probe":
-        burst = load.burst_size()
+    if isinstance(load, Probe):
+        burst = load.requests
         return [Phase(f"burst{burst}", "probe", burst, float(burst), None, burst)]
     raise ValueError(f"load shape {load.shape!r} is not run by ScenarioShape")
 

@@ -29,9 +29,10 @@ from analysis.schema import ErrorClass, LocustEntry, RequestRecord, WorkloadKind
 
 from ._client import Exchange, RequestCancelled, exchange
 from ._node import Node, node_of, sampling_for
-from ._prompts import synthetic_text
+from ._prompts import Prompt, prose
 from ._protocol import Message, Reply, ToolCall, build_chat, build_generate, endpoint_path
-from ._scenario import PromptItem, Scenario, Workload
+from ._scenario import Scenario
+from ._workloads import Workload
 
 #: Seconds a user waits after its host refused the connection, so a dead host is not hammered.
 CONNECT_BACKOFF_S = 1.0
@@ -54,6 +55,7 @@ class LLMUser(User):
         self.rng = self.node.user_rng(self.user_id)
         self.api = self.node.api
         self.path = endpoint_path(self.api, self.workload.endpoint)
+        self.tools = tuple(tool.model_dump(mode="json") for tool in getattr(self.workload, "tools", ()))
 
     def wait_time(self) -> float:
         return 0.0
@@ -221,7 +223,7 @@ class AgentLoopUser(LLMUser):
         for step in range(int(wl.steps.sample(self.rng))):
             if step:
                 self.stop_if_stopping()
-            reply = self.send(session_id, step, model, messages=history, tools=tuple(wl.tools))
+            reply = self.send(session_id, step, model, messages=history, tools=self.tools)
             host = host or self.node.router.host_of(session_id)
             if reply is None:
                 failed = True
@@ -232,15 +234,14 @@ class AgentLoopUser(LLMUser):
             for call in calls:
                 self.pause(float(wl.tool_result.latency.sample(self.rng)))
                 words = int(wl.tool_result.words.sample(self.rng))
-                history.append(Message("tool", synthetic_text(self.rng, words), tool_call_id=call.id, tool_name=call.name))
+                history.append(Message("tool", prose(self.rng, words), tool_call_id=call.id, tool_name=call.name))
             if not reply.tool_calls:
                 history.append(Message("user", "Continue with the next step."))
         self.report_session(LocustEntry.JOB, model, host, started, output_tokens, failed)
 
     def _invented_call(self, step: int) -> ToolCall:
         """When the model answered in text, the agent still runs its next tool (as scripted agents do)."""
-        tools = self.workload.tools
-        name = tools[step % len(tools)]["function"]["name"] if tools else "tool"
+        name = self.tools[step % len(self.tools)]["function"]["name"] if self.tools else "tool"
         return ToolCall(f"call_local{step}", name, {})
 
 
@@ -267,7 +268,7 @@ class BatchUser(LLMUser):
         host = self.node.router.host_of(session_id)
         self.report_session(LocustEntry.BATCH, model, host, started, output_tokens, None in replies)
 
-    def _send_document(self, session_id: str, index: int, model: str, document: PromptItem) -> Reply | None:
+    def _send_document(self, session_id: str, index: int, model: str, document: Prompt) -> Reply | None:
         if isinstance(document, str):
             if self.workload.endpoint == "chat":
                 return self.send(session_id, index, model, messages=[Message("user", document)])
@@ -295,11 +296,11 @@ def user_classes(scenario: Scenario) -> list[type[LLMUser]]:
     return classes
 
 
-def as_messages(item: PromptItem) -> list[Message]:
+def as_messages(item: Prompt) -> list[Message]:
     """A prompt item as chat messages: a plain string is one user message."""
     if isinstance(item, str):
         return [Message("user", item)]
-    return [Message(m["role"], m["content"]) for m in item]
+    return [Message(m.role, m.content) for m in item]
 
 
 def transcript(messages: list[Message]) -> str:
