@@ -41,7 +41,9 @@ CONTROLLER = "llm_controller"
 
 
 def add_arguments(parser: LocustArgumentParser) -> None:
-    group = parser.add_argument_group("LLM load test", "Options of the Ollama / local-LLM load-testing suite")
+    # On the parser itself, not a group: only LocustArgumentParser.add_argument knows is_secret and
+    # include_in_web_ui (the web UI's start form shows these options).
+    group = parser
     group.add_argument("--scenario", default="", env_var="LOCUST_SCENARIO", help="YAML scenario file to run")
     group.add_argument("--variant", default="", env_var="LOCUST_VARIANT",
                        help="Run this variant of the scenario (its 'variants:' section)")
@@ -108,6 +110,7 @@ class Controller:
             env.shape_class = ScenarioShape(
                 plan(scenario.load, opts.num_users, opts.spawn_rate, opts.run_time or None)
             )
+            env.shape_class.runner = env.runner  # Locust sets this only for a shape given at creation
             opts.run_time = None  # our shape ends the run gracefully; Locust's timer would cut it short
         if not opts.stop_timeout:
             env.stop_timeout = scenario.load.stop_timeout

@@ -90,8 +90,8 @@ class ScenarioShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         run = run_of(self.runner.environment)
-        if run is None:
-            return None
+        if run is None:  # the first tick comes before the test (and so the run) has started
+            return self.phases[0].users, self.phases[0].spawn_rate
         while self._index < len(self.phases):
             if self._index >= 0 and not self._phase_over(run):
                 phase = self.phases[self._index]
@@ -103,8 +103,10 @@ class ScenarioShape(LoadTestShape):
 
     def _begin(self, run: Run, phase: Phase) -> None:
         log.info("stage %s: %d users", phase.label, phase.users)
-        run.stages.begin(phase.label, phase.mode, phase.users, warmup_s=phase.warmup_s)
-        self._phase_start = time.monotonic()
+        # The first phase's users were started by the tick before the run existed: it began with the run.
+        begin = run.info["started_at"] if self._index == 0 else time.time()
+        run.stages.begin(phase.label, phase.mode, phase.users, warmup_s=phase.warmup_s, at=begin)
+        self._phase_start = time.monotonic() - (time.time() - begin)
         self._phase_received = run.store.received
 
     def _phase_over(self, run: Run) -> bool:
