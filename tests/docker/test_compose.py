@@ -214,8 +214,9 @@ def test_config_resolves_each_profile_with_its_defaults(run_compose: Callable[..
 
 
 def test_config_takes_settings_from_the_environment(run_compose: Callable[..., str]) -> None:
-    out = run_compose("config", env={"LLM_TARGET": "http://host.docker.internal:11434", "WORKERS": "4",
-                                     "OLLAMA_NUM_PARALLEL": "4", "LOCUST_SCENARIO": "scenarios/batch.yaml"})
+    settings = {"LLM_TARGET": "http://host.docker.internal:11434", "WORKERS": "4", "OLLAMA_NUM_PARALLEL": "4",
+                "LOCUST_SCENARIO": "scenarios/batch.yaml"}
+    out = run_compose("--profile", "ollama", "config", env=settings)
     services = yaml.safe_load(out)["services"]
     assert services["master"]["environment"]["LOCUST_LLM_HOSTS"] == "http://host.docker.internal:11434"
     assert services["master"]["environment"]["LOCUST_SCENARIO"] == "scenarios/batch.yaml"
