@@ -19,6 +19,11 @@ def fast_emulator() -> Iterator[EmulatorProcess]:
     emu.stop()
 
 
+#: one shared client: creating an httpx client per request costs ~0.1 s (its TLS context), which would
+#: swamp the timings under test
+HTTP = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+
+
 def ndjson(response: httpx.Response) -> list[dict]:
     """The NDJSON lines of a finished response."""
     return [json.loads(line) for line in response.text.splitlines() if line.strip()]

@@ -7,9 +7,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from statistics import mean
 
-import httpx
 import pytest
 
+from tests.emulator.conftest import HTTP
 from tests.helpers import start_emulator
 
 pytestmark = pytest.mark.integration
@@ -20,7 +20,7 @@ PROMPTS = [f"Prompt number {i}: explain how a queue of requests behaves under lo
 
 def _one(url: str, prompt: str) -> dict:
     body = {"model": "llama3.2", "prompt": prompt, "stream": False, "options": {"num_predict": 100}}
-    return httpx.post(url + "/api/generate", json=body, timeout=60).json()
+    return HTTP.post(url + "/api/generate", json=body).json()
 
 
 def _round(url: str, n: int) -> tuple[float, list[dict]]:
