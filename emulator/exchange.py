@@ -44,19 +44,19 @@ class Exchange:
         self.t_last_write = 0.0
 
     # --- responses ----------------------------------------------------------------------------------
-    def send_json(self, obj: Any, status: int = 200, head_only: bool = False) -> None:
+    def send_json(self, obj: Any, status: int = 200) -> None:
         """A whole JSON response (Gin's ``c.JSON``; the OpenAI middleware's encoder adds a newline)."""
         body = dumps(obj) + b"\n" if self.openai else dumps(obj)
-        self.send(status, body, "application/json" if self.openai else JSON_TYPE, head_only=head_only)
+        self.send(status, body, "application/json" if self.openai else JSON_TYPE)
 
-    def send(self, status: int, body: bytes, content_type: str, head_only: bool = False, headers=()) -> None:
+    def send(self, status: int, body: bytes, content_type: str) -> None:
         """A whole response, with a mid-stream fault (if one was picked) applied to it instead."""
         self.status = status
         fault = self.fault
         if fault is not None and fault.kind in MID_STREAM and status == 200:
             self._inject(fault, body, content_type)
         else:
-            self.conn.send(status, body, content_type, headers=headers, head_only=head_only)
+            self.conn.send(status, body, content_type)
         self.t_first_write = self.t_last_write = monotonic()
 
     def _inject(self, fault: Fault, body: bytes, content_type: str) -> None:

@@ -58,6 +58,8 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.responded = False  # headers of the current response are out
+        self._head_request = False  # the current request is a HEAD: headers only
+        self._closing = False  # the current request asked for Connection: close
 
     # --- asyncio.Protocol ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -90,6 +92,8 @@ class Connection(asyncio.Protocol):
             return
         if request is not None:
             self.responded = False
+            self._head_request = request.method == "HEAD"
+            self._closing = not request.keep_alive
             self._task = asyncio.get_running_loop().create_task(self._serve(request))
 
     def _parse(self) -> Request | None:
@@ -141,29 +145,30 @@ class Connection(asyncio.Protocol):
 
     # --- responses ----------------------------------------------------------------------------------
     def send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str,
-        headers: tuple[tuple[str, str], ...] = (),
-        head_only: bool = False,
-        keep_alive: bool = True,
+        self, status: int, body: bytes, content_type: str, headers: tuple[tuple[str, str], ...] = (), keep_alive: bool = True
     ) -> None:
-        """A complete response with ``Content-Length``."""
+        """A complete response with ``Content-Length`` (headers only for a HEAD request)."""
         head = _status_line(status) + _date_header()
         if content_type:
             head += f"Content-Type: {content_type}\r\n"
         for name, value in headers:
             head += f"{name}: {value}\r\n"
-        if not keep_alive:
+        if self._closing or not keep_alive:
             head += "Connection: close\r\n"
         head += f"Content-Length: {len(body)}\r\n\r\n"
         self.responded = True
         if self.closed:
             return
-        self.transport.write(head.encode() if head_only else head.encode() + body)  # type: ignore[union-attr]
+        self.transport.write(head.encode() if self._head_request else head.encode() + body)  # type: ignore[union-attr]
         if not keep_alive:
             self.transport.close()  # type: ignore[union-attr]
+
+    def chunked_head(self, status: int, content_type: str) -> bytes:
+        """Headers of a chunked response, to be written together with its first chunk."""
+        head = _status_line(status) + _date_header() + f"Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
+        if self._closing:
+            head += "Connection: close\r\n"
+        return (head + "\r\n").encode()
 
     def write(self, data: bytes) -> None:
         """Raw bytes (a chunk, or headers and a chunk); the response counts as started."""
@@ -179,12 +184,6 @@ class Connection(asyncio.Protocol):
     def close(self) -> None:
         if not self.closed:
             self.transport.close()  # type: ignore[union-attr]
-
-
-def chunked_head(status: int, content_type: str) -> bytes:
-    """Headers of a chunked response, to be written together with its first chunk."""
-    head = _status_line(status) + _date_header() + f"Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
-    return head.encode()
 
 
 def chunk(payload: bytes) -> bytes:

@@ -17,7 +17,6 @@ from emulator.catalog import MODIFIED_AT, THINKING, TOOLS, ModelInfo
 from emulator.clock import monotonic, now_rfc3339, rfc3339nano
 from emulator.engine import Sequence
 from emulator.exchange import NDJSON_TYPE, Exchange, dumps
-from emulator.httpserver import chunked_head
 from emulator.inference import ChunkFormat, OutputPlan, StreamSequence, generate, hold_runner, plan_output
 from emulator.scheduler import RunnerOptions
 from emulator.text import chat_prompt_tokens, estimate_tokens, generate_prompt_tokens, request_rng, stable_seed
@@ -55,11 +54,11 @@ class Writer(Protocol):
 
 # --- the small routes -------------------------------------------------------------------------------
 async def root(app: App, ex: Exchange) -> None:
-    ex.send(200, b"Ollama is running", "text/plain; charset=utf-8", head_only=ex.req.method == "HEAD")
+    ex.send(200, b"Ollama is running", "text/plain; charset=utf-8")
 
 
 async def version(app: App, ex: Exchange) -> None:
-    ex.send_json({"version": app.config.version}, head_only=ex.req.method == "HEAD")
+    ex.send_json({"version": app.config.version})
 
 
 async def tags(app: App, ex: Exchange) -> None:
@@ -75,7 +74,7 @@ async def tags(app: App, ex: Exchange) -> None:
         }
         for m in app.catalog.models
     ]
-    ex.send_json({"models": models}, head_only=ex.req.method == "HEAD")
+    ex.send_json({"models": models})
 
 
 async def ps(app: App, ex: Exchange) -> None:
@@ -181,7 +180,7 @@ async def run_generation(
     """Schedule, wait for a slot, generate, and write the stream or the whole response."""
     if stream:
         seq: Sequence = StreamSequence(
-            ex.conn, chunked_head(200, writer.content_type), writer.fmt, plan, prompt_tokens, ex.fault
+            ex.conn, ex.conn.chunked_head(200, writer.content_type), writer.fmt, plan, prompt_tokens, ex.fault
         )
         ex.start_stream(seq)  # type: ignore[arg-type]
     else:
