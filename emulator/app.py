@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from emulator import native_api, openai_api
 from emulator.catalog import load_catalog
+from emulator.clock import monotonic
 from emulator.config import Config, ConfigError, is_loopback_bind
 from emulator.exchange import Exchange
 from emulator.faults import FaultInjector
@@ -186,8 +187,9 @@ class App:
 
     async def _fault_first(self, fault, ex: Exchange) -> bool:
         """Faults that act before the handler; True when the request is answered."""
-        if fault.kind == "slow_first_byte":
+        if fault.kind == "slow_first_byte":  # a stall before the handler: outside Ollama's timers
             await asyncio.sleep(fault.seconds)
+            ex.stamps.t_start = monotonic()
         elif fault.kind == "http_500":
             ex.send_error(500, fault.message)
             return True

@@ -33,7 +33,7 @@ class Exchange:
         self.conn = conn
         self.fault = fault
         self.openai = openai  # errors in OpenAI's shape
-        self.stamps = Stamps(req.t_received)
+        self.stamps = Stamps(req.t_received, req.t_received)
         self.status = 0
         self.error = ""
         self.model = ""
@@ -96,8 +96,8 @@ class Exchange:
         """Ollama's final-chunk metrics, measured now; zero fields are omitted (``omitempty``)."""
         s = self.stamps
         values = {
-            "total_duration": _ns(monotonic() - s.t_received),
-            "load_duration": _ns(s.t_runner - s.t_received),
+            "total_duration": _ns(monotonic() - s.t_start),
+            "load_duration": _ns(s.t_runner - s.t_start),
             "prompt_eval_count": seq.prompt_tokens,
             "prompt_eval_duration": _ns(seq.prompt_eval_s),
             "eval_count": seq.emitted,
@@ -121,6 +121,7 @@ class Exchange:
             "status": self.status,
             "stream": self.stream,
             "received": epoch(s.t_received),
+            "handler_start": epoch(s.t_start),
             "runner_acquired": epoch(s.t_runner),
             "slot_acquired": epoch(s.t_slot),
             "first_chunk": epoch(first),

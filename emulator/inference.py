@@ -225,7 +225,8 @@ async def generate(runner: Runner, seq: Sequence, stamps: Stamps) -> None:
 class Stamps:
     """Monotonic moments of one request, from which Ollama's durations and the trace are computed."""
 
-    t_received: float
+    t_received: float  # the whole request had arrived
+    t_start: float = 0.0  # handler entry: Ollama's checkpointStart (after a slow_first_byte fault's delay)
     t_runner: float = 0.0
     t_slot: float = 0.0
     cancelled: str = ""

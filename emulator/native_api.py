@@ -439,8 +439,8 @@ async def embed(app: App, ex: Exchange) -> None:
     dims = body.get("dimensions") or model.embedding_length
     vectors = [embedding(text, min(dims, model.embedding_length), app.config.seed) for text in inputs]
     metrics = {
-        "total_duration": int((monotonic() - ex.stamps.t_received) * 1e9),
-        "load_duration": int((ex.stamps.t_runner - ex.stamps.t_received) * 1e9),
+        "total_duration": int((monotonic() - ex.stamps.t_start) * 1e9),
+        "load_duration": int((ex.stamps.t_runner - ex.stamps.t_start) * 1e9),
         "prompt_eval_count": sum(counts),
     }
     ex.send_json({"model": body.get("model"), "embeddings": vectors, **{k: v for k, v in metrics.items() if v}})
