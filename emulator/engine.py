@@ -1,13 +1,14 @@
 """A runner's decode engine: continuous batching in lockstep, on absolute deadlines.
 
 One loop per loaded model. Each step, every sequence that is decoding emits one token, and sequences
-that joined since the last step have their prompt evaluated; the step lasts
+that were waiting when the previous step ended have their prompt evaluated; the step lasts
 ``decode_step_s(b) + sum(prefill_s(prompt))`` (with jitter), so a joining prompt stalls the batch for
 its prefill the way a llama.cpp batch does. The next step starts at the previous step's deadline, not
 when the loop got round to it, so lag never accumulates into drift.
 
-Every timestamp a sequence records is read from the real monotonic clock when the step actually
-begins or ends; the modelled durations are kept beside them so the two can be compared.
+Every timestamp a sequence records is read from the real monotonic clock when a step actually ends
+(the loop wakes); a prefill starts when the previous step ended. The modelled durations are kept
+beside the measured ones so the two can be compared (``--trace-file``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Sequence:
         "n_tokens",
         "emitted",
         "done",
+        "t_submit",
         "t_prefill_start",
         "t_prefill_end",
         "t_last",
@@ -39,6 +41,7 @@ class Sequence:
         self.n_tokens = n_tokens  # tokens to generate; set to 0 to stop early
         self.emitted = 0
         self.done: asyncio.Future[None] | None = None
+        self.t_submit = 0.0
         self.t_prefill_start = 0.0
         self.t_prefill_end = 0.0
         self.t_last = 0.0
@@ -51,7 +54,7 @@ class Sequence:
 
     @property
     def prompt_eval_s(self) -> float:
-        """Measured prefill: step start to the end of the step that evaluated the prompt."""
+        """Measured prefill: the end of the step before to the end of the step that evaluated the prompt."""
         return self.t_prefill_end - self.t_prefill_start
 
     @property
@@ -81,6 +84,7 @@ class Engine:
     def submit(self, seq: Sequence) -> asyncio.Future[None]:
         """Add ``seq`` at the next step; the returned future resolves when its last token is out."""
         seq.done = asyncio.get_running_loop().create_future()
+        seq.t_submit = monotonic()
         self._joining.append(seq)
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
@@ -99,27 +103,30 @@ class Engine:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         tp = self._tp
-        step_start = loop.time()
+        step_start = last_end = 0.0  # the current step's scheduled start; when the previous step really ended
         while True:
             if not self.active and not self._joining:
                 self._wake = loop.create_future()
                 await self._wake
                 self._wake = None
-                step_start = loop.time()
-            begin = monotonic()
-            joiners = self._prefilling = self._joining
-            self._joining = []
+            if not self.active:  # nothing decoding: a step starts now, for everyone waiting
+                step_start = last_end = loop.time()
+            # a sequence joins the step if it was waiting when the previous step ended; one that arrived
+            # while that step's tokens were being written waits for the next step, as in a real batch loop
+            waiting = self._joining
+            joiners = self._prefilling = [s for s in waiting if s.t_submit <= last_end]
+            self._joining = [s for s in waiting if s.t_submit > last_end]
             for seq in joiners:
-                seq.t_prefill_start = begin
+                seq.t_prefill_start = last_end
             step_s = tp.jittered(tp.decode_step_s(len(self.active)) + sum(tp.prefill_s(s.prompt_tokens) for s in joiners))
             deadline = step_start + step_s
             delay = deadline - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            now = monotonic()
+            last_end = monotonic()
             self._model_clock += step_s
             self.steps += 1
-            self._emit_step(now, step_s)
+            self._emit_step(last_end, step_s)
             step_start = deadline
 
     def _emit_step(self, now: float, step_s: float) -> None:

@@ -116,6 +116,7 @@ class Exchange:
             return round(to_epoch(t), 6) if t else None
 
         record: dict[str, Any] = {
+            "request_id": self.req.headers.get("x-request-id", ""),
             "path": self.req.path,
             "model": self.model,
             "status": self.status,
