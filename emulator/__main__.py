@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import sys
 from collections.abc import Sequence
@@ -29,9 +30,17 @@ async def _run(config: Config) -> None:
     await serve(config, _announce, stop)
 
 
+def _raise_open_files_limit() -> None:
+    """Thousands of streams need thousands of sockets: lift the soft limit to the hard one, as Go does."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad flags or settings)."""
     config = load_config(sys.argv[1:] if argv is None else argv, os.environ)
+    _raise_open_files_limit()
     try:
         asyncio.run(_run(config))
     except ConfigError as exc:

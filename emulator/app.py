@@ -12,6 +12,7 @@ import random
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from functools import lru_cache
 from typing import Any, Final
 
 from emulator import native_api, openai_api
@@ -20,6 +21,7 @@ from emulator.clock import monotonic
 from emulator.config import Config, ConfigError, is_loopback_bind
 from emulator.exchange import Exchange
 from emulator.faults import FaultInjector
+from emulator.gcpacer import pace_gc
 from emulator.httpserver import Connection, HttpServer, Request
 from emulator.presets import get_preset
 from emulator.scheduler import BUSY_MESSAGE, LoadAborted, Scheduler, SchedulerBusy
@@ -137,8 +139,11 @@ class App:
             self.tracer = TraceWriter(self.config.trace_file)
         self.server = HttpServer(self.handle, self.config.host, self.config.port)
         await self.server.start()
+        self.spawn(pace_gc())
 
     def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         if self.server is not None:
             self.server.close()
         if self.tracer is not None:
@@ -151,7 +156,7 @@ class App:
 
     async def handle(self, req: Request, conn: Connection) -> None:
         """Serve one request: guard, route, fault, handler, error shapes, trace line."""
-        if self._guard and not self._allowed_host(req.headers.get("host", "")):
+        if self._guard and not allowed_host(req.headers.get("host", ""), self._hostname):
             conn.send(403, b"", "")
             return
         if self._guard and req.method == "OPTIONS":
@@ -201,24 +206,27 @@ class App:
             return True
         return False
 
-    def _allowed_host(self, host_header: str) -> bool:
-        """Ollama's ``allowedHostsMiddleware`` for a loopback bind."""
-        host = host_header
-        if host.startswith("["):
-            host = host[1 : host.find("]")] if "]" in host else host
-        elif host.count(":") == 1:
-            host = host.partition(":")[0]
-        host = host.lower()
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            pass
-        else:
-            if ip.is_loopback or ip.is_private or ip.is_unspecified:
-                return True
-        if host in ("", "localhost", self._hostname):
+
+
+@lru_cache(maxsize=1024)
+def allowed_host(host_header: str, hostname: str) -> bool:
+    """Ollama's ``allowedHostsMiddleware`` for a loopback bind (cached: clients repeat their Host)."""
+    host = host_header
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    host = host.lower()
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        if ip.is_loopback or ip.is_private or ip.is_unspecified:
             return True
-        return host.endswith((".localhost", ".local", ".internal"))
+    if host in ("", "localhost", hostname):
+        return True
+    return host.endswith((".localhost", ".local", ".internal"))
 
 
 async def serve(config: Config, ready: Callable[[str], None], stop: asyncio.Event) -> None:

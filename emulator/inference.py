@@ -209,12 +209,9 @@ async def generate(runner: Runner, seq: Sequence, stamps: Stamps) -> None:
         raise
     stamps.t_slot = monotonic()
     try:
-        done = runner.engine.submit(seq)  # type: ignore[union-attr]
-        try:
-            await done
-        finally:
-            runner.engine.remove(seq)  # type: ignore[union-attr]
+        await runner.engine.submit(seq)  # type: ignore[union-attr]
     except asyncio.CancelledError:
+        runner.engine.remove(seq)  # type: ignore[union-attr]
         stamps.cancelled = "client disconnected while generating"
         raise
     finally:
