@@ -49,6 +49,11 @@ def start_emulator(args: list[str]) -> tuple[subprocess.Popen, int]:
     return proc, int(match.group(2))
 
 
+def peak_rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -163,6 +168,7 @@ def run_level(streams: int, args: argparse.Namespace) -> dict:
         cpu0, t0 = cpu_seconds(emu.pid), time.time()
         time.sleep(max(0.0, window[1] - time.time()))
         cpu1, t1 = cpu_seconds(emu.pid), time.time()
+        peak_rss_mb = peak_rss_kb(emu.pid) / 1024
         for p in procs:
             p.join(args.duration + args.tokens / args.tps + 60)
             if p.is_alive():
@@ -198,6 +204,7 @@ def run_level(streams: int, args: argparse.Namespace) -> dict:
         "requests": len(in_window),
         "chunks_s": chunks / (window[1] - window[0]),
         "cpu": (cpu1 - cpu0) / (t1 - t0) * 100,
+        "rss": peak_rss_mb,
         "decode": (pct(decode_err, 50), pct(decode_err, 99)),
         "prefill": (pct(prefill_err, 50), pct(prefill_err, 99)),
         "e2e": (pct(e2e_err, 50), pct(e2e_err, 99)),
@@ -216,15 +223,23 @@ def main() -> None:
     parser.add_argument("--keep-trace", default="", help="keep each level's trace as PREFIX.<streams>.jsonl")
     args = parser.parse_args()
     rows = [run_level(int(level), args) for level in args.levels.split(",")]
-    print(f"\nfast preset tuned: {args.tps:g} tok/s per stream, no contention, prefill 20000 tok/s, jitter 2%; "
-          f"{args.tokens} +-25% tokens a request; {args.clients} client processes; window {args.duration - args.warmup:g} s\n")  # fmt: skip
-    print("| concurrent streams | requests in window | chunks/s | emulator CPU% | decode error p50 / p99 | "
-          "prefill error p50 / p99 | client e2e vs total_duration p50 / p99 | first-chunk lag p50 / p99 |")
-    print("|---|---|---|---|---|---|---|---|")
+    window = args.duration - args.warmup
+    print(
+        f"\nfast preset tuned: {args.tps:g} tok/s per stream, no contention, prefill 20000 tok/s, jitter 2%; "
+        f"{args.tokens} +-25% tokens a request; {args.clients} client processes; window {window:g} s\n"
+    )
+    print(
+        "| concurrent streams | requests in window | chunks/s | emulator CPU% | emulator peak RSS "
+        "| decode error p50 / p99 | prefill error p50 / p99 | client e2e vs total_duration p50 / p99 "
+        "| first-chunk lag p50 / p99 |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['streams']} | {r['requests']} | {r['chunks_s']:.0f} | {r['cpu']:.0f}% | "
-              f"{r['decode'][0]:.2f}% / {r['decode'][1]:.2f}% | {r['prefill'][0]:.2f}% / {r['prefill'][1]:.2f}% | "
-              f"{r['e2e'][0]:.2f}% / {r['e2e'][1]:.2f}% | {r['lag'][0]:.1f} ms / {r['lag'][1]:.1f} ms |")
+        print(
+            f"| {r['streams']} | {r['requests']} | {r['chunks_s']:.0f} | {r['cpu']:.0f}% | {r['rss']:.0f} MiB | "
+            f"{r['decode'][0]:.2f}% / {r['decode'][1]:.2f}% | {r['prefill'][0]:.2f}% / {r['prefill'][1]:.2f}% | "
+            f"{r['e2e'][0]:.2f}% / {r['e2e'][1]:.2f}% | {r['lag'][0]:.1f} ms / {r['lag'][1]:.1f} ms |"
+        )
 
 
 if __name__ == "__main__":

@@ -66,7 +66,10 @@ async def _state(app: App, ex: Exchange) -> None:
 
 
 async def _faults(app: App, ex: Exchange) -> None:
-    """``GET /_emulator/faults`` lists the faults; ``POST`` replaces them (``{"spec": ...}`` or ``{"faults": [...]}``)."""
+    """``GET /_emulator/faults`` lists the faults; ``POST`` replaces them.
+
+    The body is ``{"spec": "SPEC"}`` or ``{"faults": [...]}``.
+    """
     if ex.req.method == "POST":
         body = decode_body(ex.req.body, "FaultsRequest")
         spec = body.get("faults", body.get("spec", ""))
@@ -207,7 +210,6 @@ class App:
         return False
 
 
-
 @lru_cache(maxsize=1024)
 def allowed_host(host_header: str, hostname: str) -> bool:
     """Ollama's ``allowedHostsMiddleware`` for a loopback bind (cached: clients repeat their Host)."""
@@ -240,4 +242,3 @@ async def serve(config: Config, ready: Callable[[str], None], stop: asyncio.Even
         await stop.wait()
     finally:
         app.stop()
-

@@ -65,10 +65,10 @@ class ModelInfo:
 
 
 BUILTIN: Final[tuple[ModelInfo, ...]] = (
+    ModelInfo("llama3.2:latest", "llama", "3.2B", "Q4_K_M", 2_019_393_189, (COMPLETION, TOOLS), 131072, 3072, 114_688),
     ModelInfo(
-        "llama3.2:latest", "llama", "3.2B", "Q4_K_M", 2_019_393_189, (COMPLETION, TOOLS), 131072, 3072, 114_688
+        "qwen3:0.6b", "qwen3", "751.63M", "Q4_K_M", 522_653_767, (COMPLETION, TOOLS, THINKING), 40960, 1024, 114_688
     ),
-    ModelInfo("qwen3:0.6b", "qwen3", "751.63M", "Q4_K_M", 522_653_767, (COMPLETION, TOOLS, THINKING), 40960, 1024, 114_688),
     ModelInfo("gemma3:270m", "gemma3", "268.10M", "Q8_0", 291_554_930, (COMPLETION,), 32768, 640, 36_864),
     ModelInfo("nomic-embed-text:latest", "nomic-bert", "137M", "F16", 274_302_450, (EMBEDDING,), 2048, 768, 36_864),
 )
@@ -159,7 +159,9 @@ def _from_mapping(item: Any) -> ModelInfo:
     if "capabilities" in values:
         caps = tuple(values["capabilities"])
         if not set(caps) <= _CAPABILITIES:
-            raise ConfigError(f"--models: unknown capabilities in {item['name']!r}: {sorted(set(caps) - _CAPABILITIES)}")
+            raise ConfigError(
+                f"--models: unknown capabilities in {item['name']!r}: {sorted(set(caps) - _CAPABILITIES)}"
+            )
         values["capabilities"] = caps
     try:
         return ModelInfo(**values)

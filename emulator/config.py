@@ -193,7 +193,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line; Ollama's settings default to their environment variables, flags win."""
-    p = _Parser(prog="ollama-emulator", description="An Ollama API server with Ollama's scheduler and a modelled speed.")
+    p = _Parser(
+        prog="ollama-emulator", description="An Ollama API server with Ollama's scheduler and a modelled speed."
+    )
     for flag, env, _, _ in _OLLAMA_SETTINGS:
         p.add_argument(flag, metavar="VALUE", help=f"overrides ${env}")
     p.add_argument("--preset", default="m1", help="throughput preset (see docs/emulator.md); default m1")

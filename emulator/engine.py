@@ -118,7 +118,9 @@ class Engine:
             self._joining = [s for s in waiting if s.t_submit > last_end]
             for seq in joiners:
                 seq.t_prefill_start = last_end
-            step_s = tp.jittered(tp.decode_step_s(len(self.active)) + sum(tp.prefill_s(s.prompt_tokens) for s in joiners))
+            step_s = tp.jittered(
+                tp.decode_step_s(len(self.active)) + sum(tp.prefill_s(s.prompt_tokens) for s in joiners)
+            )
             deadline = step_start + step_s
             delay = deadline - loop.time()
             if delay > 0:
@@ -155,4 +157,3 @@ class Engine:
                 if seq.done is not None and not seq.done.done():
                     seq.done.set_result(None)
             self.active = still
-

@@ -145,7 +145,12 @@ class Connection(asyncio.Protocol):
 
     # --- responses ----------------------------------------------------------------------------------
     def send(
-        self, status: int, body: bytes, content_type: str, headers: tuple[tuple[str, str], ...] = (), keep_alive: bool = True
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: tuple[tuple[str, str], ...] = (),
+        keep_alive: bool = True,
     ) -> None:
         """A complete response with ``Content-Length`` (headers only for a HEAD request)."""
         head = _status_line(status) + _date_header()

@@ -120,7 +120,9 @@ class StreamSequence(Sequence):
     __slots__ = ("conn", "fmt", "ids", "n_think", "n_visible", "head", "chunks", "fault", "fault_at", "broken",
                  "t_first_write", "t_last_write")  # fmt: skip
 
-    def __init__(self, conn: Connection, head: bytes, fmt: ChunkFormat, plan: OutputPlan, prompt: int, fault: Fault | None):
+    def __init__(
+        self, conn: Connection, head: bytes, fmt: ChunkFormat, plan: OutputPlan, prompt: int, fault: Fault | None
+    ):
         super().__init__(prompt, plan.n_tokens)
         self.conn = conn
         self.fmt = fmt

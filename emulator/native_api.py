@@ -19,8 +19,14 @@ from emulator.engine import Sequence
 from emulator.exchange import NDJSON_TYPE, Exchange, dumps
 from emulator.inference import ChunkFormat, OutputPlan, StreamSequence, generate, hold_runner, plan_output
 from emulator.scheduler import RunnerOptions
-from emulator.text import chat_prompt_tokens, estimate_tokens, generate_prompt_tokens, request_rng, stable_seed
-from emulator.text import truncate_prompt
+from emulator.text import (
+    chat_prompt_tokens,
+    estimate_tokens,
+    generate_prompt_tokens,
+    request_rng,
+    stable_seed,
+    truncate_prompt,
+)
 from emulator.validation import (
     CHAT_FIELDS,
     EMBED_FIELDS,
@@ -47,7 +53,7 @@ class Writer(Protocol):
     content_type: str
     fmt: ChunkFormat
 
-    def final_chunks(self, plan: OutputPlan, metrics: dict[str, int], seq: StreamSequence) -> list[bytes]: ...
+    def final_chunks(self, plan: OutputPlan, metrics: dict[str, int]) -> list[bytes]: ...
 
     def whole(self, plan: OutputPlan, metrics: dict[str, int]) -> Any: ...
 
@@ -193,7 +199,7 @@ async def run_generation(
         if not isinstance(seq, StreamSequence):
             ex.send_json(writer.whole(plan, metrics))
             return
-        for payload in writer.final_chunks(plan, metrics, seq):
+        for payload in writer.final_chunks(plan, metrics):
             if seq.broken:
                 return
             seq.write(payload)
@@ -225,7 +231,9 @@ class NativeFormat:
         self._tools = b'","message":{"role":"assistant","content":"","tool_calls":' + dumps(tool_calls) + self._suffix
 
     def token(self, created_at: bytes, thinking: bool, token_json: bytes) -> bytes:
-        return b"".join((self._prefix, created_at, self._thinking if thinking else self._content, token_json, self._suffix))
+        return b"".join(
+            (self._prefix, created_at, self._thinking if thinking else self._content, token_json, self._suffix)
+        )
 
     def tool_calls(self, created_at: bytes) -> bytes:
         return self._prefix + created_at + self._tools
@@ -253,7 +261,7 @@ class GenerateWriter:
         obj.update(metrics)
         return obj
 
-    def final_chunks(self, plan: OutputPlan, metrics: dict[str, int], seq: StreamSequence) -> list[bytes]:
+    def final_chunks(self, plan: OutputPlan, metrics: dict[str, int]) -> list[bytes]:
         return [dumps(self._response(plan, metrics, "", "")) + b"\n"]
 
     def whole(self, plan: OutputPlan, metrics: dict[str, int]) -> Any:
@@ -283,7 +291,9 @@ async def generate_request(app: App, ex: Exchange, body: dict[str, Any], writer:
     if not prompt and keep_alive == 0:
         app.scheduler.expire(model.name)
         ex.done_reason = "unload"
-        ex.send_json({"model": name, "created_at": now_rfc3339(), "response": "", "done": True, "done_reason": "unload"})
+        ex.send_json(
+            {"model": name, "created_at": now_rfc3339(), "response": "", "done": True, "done_reason": "unload"}
+        )
         return
     raw = bool(body.get("raw"))
     if raw and (body.get("template") or body.get("system") or body.get("context")):
@@ -304,7 +314,9 @@ async def generate_request(app: App, ex: Exchange, body: dict[str, Any], writer:
     rng = request_rng(opts.seed, app.config.seed, model.name, body.get("system") or "", prompt)
     plan = plan_output(rng, app.preset, opts.num_predict, r_opts.num_ctx, think)
     writer = writer or GenerateWriter(name, tokens, raw)
-    await run_generation(app, ex, model, r_opts, keep_alive, tokens, plan, writer, body.get("stream", True) is not False)
+    await run_generation(
+        app, ex, model, r_opts, keep_alive, tokens, plan, writer, body.get("stream", True) is not False
+    )
 
 
 def _check_top_logprobs(body: dict[str, Any]) -> None:
@@ -330,7 +342,7 @@ class ChatWriter:
             **metrics,
         }
 
-    def final_chunks(self, plan: OutputPlan, metrics: dict[str, int], seq: StreamSequence) -> list[bytes]:
+    def final_chunks(self, plan: OutputPlan, metrics: dict[str, int]) -> list[bytes]:
         return [dumps(self._response({"role": "assistant", "content": ""}, plan, metrics)) + b"\n"]
 
     def whole(self, plan: OutputPlan, metrics: dict[str, int]) -> Any:
@@ -379,7 +391,9 @@ async def chat_request(app: App, ex: Exchange, body: dict[str, Any], make_writer
     calls_tools = tools if messages[-1].get("role") != "tool" else None
     plan = plan_output(rng, app.preset, opts.num_predict, r_opts.num_ctx, think, calls_tools)
     writer = make_writer(plan) if make_writer else ChatWriter(name, plan.tool_calls)
-    await run_generation(app, ex, model, r_opts, keep_alive, tokens, plan, writer, body.get("stream", True) is not False)
+    await run_generation(
+        app, ex, model, r_opts, keep_alive, tokens, plan, writer, body.get("stream", True) is not False
+    )
 
 
 def _bare_chat(name: str, reason: str) -> dict[str, Any]:

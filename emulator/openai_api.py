@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.catalog import MODIFIED_AT_UNIX
 from emulator.exchange import SSE_TYPE, Exchange, dumps
-from emulator.inference import OutputPlan, StreamSequence
+from emulator.inference import OutputPlan
 from emulator.native_api import (
     RELAX_THINKING,
     chat_request,
@@ -138,7 +138,7 @@ class ChatCompletionWriter:
         self._include_usage = include_usage
         self.fmt = ChatChunkFormat(cid, model, legacy, plan.tool_calls)
 
-    def final_chunks(self, plan: OutputPlan, metrics: dict[str, int], seq: StreamSequence) -> list[bytes]:
+    def final_chunks(self, plan: OutputPlan, metrics: dict[str, int]) -> list[bytes]:
         base = self.fmt.chunk_base()
         reason = _finish_reason(plan)
         if self._legacy:  # the done response itself carries the finish reason
@@ -280,7 +280,7 @@ class CompletionWriter:
             obj["usage"] = usage
         return obj
 
-    def final_chunks(self, plan: OutputPlan, metrics: dict[str, int], seq: StreamSequence) -> list[bytes]:
+    def final_chunks(self, plan: OutputPlan, metrics: dict[str, int]) -> list[bytes]:
         zero = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0} if self._include_usage else None
         done_choice = [{"text": "", "index": 0, "finish_reason": plan.done_reason}]
         events = [_sse(self._completion(done_choice, zero, chunk=True))]
@@ -334,5 +334,10 @@ async def embeddings(app: App, ex: Exchange) -> None:
     ]
     total = sum(counts)
     ex.send_json(
-        {"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": total, "total_tokens": total}}
+        {
+            "object": "list",
+            "data": data,
+            "model": body.get("model"),
+            "usage": {"prompt_tokens": total, "total_tokens": total},
+        }
     )

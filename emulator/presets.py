@@ -125,4 +125,3 @@ def get_preset(name: str, tune: dict[str, float] | None = None) -> Preset:
     if preset.min_output > preset.max_output:
         raise ConfigError("min_output must be <= max_output")
     return preset
-

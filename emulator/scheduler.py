@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from emulator.catalog import ModelInfo
 from emulator.clock import monotonic, to_epoch
-from emulator.config import FOREVER, Config
+from emulator.config import Config
 from emulator.engine import Engine
 from emulator.presets import Preset
 from emulator.slots import FifoSlots

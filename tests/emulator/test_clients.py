@@ -48,7 +48,9 @@ def test_version_list_and_ps(client):
 
 
 def test_generate_streaming_and_not(client):
-    chunks = list(client.generate(model="llama3.2", prompt="Why is the sky blue?", stream=True, options={"num_predict": 12}))
+    chunks = list(
+        client.generate(model="llama3.2", prompt="Why is the sky blue?", stream=True, options={"num_predict": 12})
+    )
     assert [c.done for c in chunks] == [False] * 12 + [True]
     final = chunks[-1]
     assert final.done_reason == "length" and final.eval_count == 12
@@ -172,7 +174,35 @@ def test_openai_completions_and_models(oai):
 def test_openai_errors(oai):
     with pytest.raises(openai.NotFoundError) as err:
         oai.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
-    assert err.value.body == {"message": "model 'nope' not found", "type": "not_found_error", "param": None, "code": None}
+    assert err.value.body == {
+        "message": "model 'nope' not found",
+        "type": "not_found_error",
+        "param": None,
+        "code": None,
+    }
     with pytest.raises(openai.BadRequestError) as bad:
         oai.chat.completions.create(model="llama3.2", messages=[])
     assert bad.value.body["message"] == "[] is too short - 'messages'"
+
+
+def test_openai_legacy_stream_format(emulator_factory):
+    emu = emulator_factory(preset="fast", openai_legacy_stream=True)
+    legacy = openai.OpenAI(base_url=emu.url + "/v1", api_key="unused")
+    chunks = list(
+        legacy.chat.completions.create(
+            model="llama3.2", messages=[{"role": "user", "content": "hi"}], max_tokens=4, stream=True,
+            stream_options={"include_usage": True},
+        )
+    )  # fmt: skip
+    assert [c.choices[0].delta.role for c in chunks[:-1]] == ["assistant"] * 5  # role on every chunk
+    assert [c.choices[0].finish_reason for c in chunks[:-1]] == [None] * 4 + ["length"]  # no separate finish chunk
+    assert chunks[-2].choices[0].delta.content == "" and chunks[-1].usage.completion_tokens == 4
+
+
+def test_embedding_models_get_one_slot(emulator_factory):
+    emu = emulator_factory(preset="fast", num_parallel=4)
+    client = ollama.Client(host=emu.url)
+    client.embed(model="nomic-embed-text", input="x")
+    client.generate(model="gemma3:270m", prompt="", keep_alive="1m")
+    state = client._request_raw("GET", "/_emulator/state").json()["models"]
+    assert state["nomic-embed-text:latest"]["num_parallel"] == 1 and state["gemma3:270m"]["num_parallel"] == 4

@@ -130,7 +130,10 @@ def test_every_nth_and_probability(emu, faults):
     faults("http_500:p=0")
     assert HTTP.post(emu.url + "/api/chat", json={**CHAT, "stream": False}).status_code == 200
     listed = faults("reset:p=0.5:after=4,truncate")
-    assert [(f["kind"], f["p"], f["after"], f["path"]) for f in listed] == [("reset", 0.5, 4, ""), ("truncate", 1.0, 1, "")]
+    assert [(f["kind"], f["p"], f["after"], f["path"]) for f in listed] == [
+        ("reset", 0.5, 4, ""),
+        ("truncate", 1.0, 1, ""),
+    ]
     assert HTTP.get(emu.url + "/_emulator/faults").json()["faults"] == listed
     bad = HTTP.post(emu.url + "/_emulator/faults", json={"spec": "explode"})
     assert bad.status_code == 400 and "kind" in bad.json()["error"]

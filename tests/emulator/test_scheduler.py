@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -86,7 +86,7 @@ def test_load_time_counts_on_first_use_and_after_keep_alive_expiry(emulator_fact
     assert reloaded["load_duration"] / 1e9 == pytest.approx(0.5, abs=0.1)
     (loaded,) = HTTP.get(emu.url + "/api/ps").json()["models"]
     expires = datetime.fromisoformat(loaded["expires_at"])
-    assert expires - datetime.now(timezone.utc) < timedelta(seconds=0.3)  # timer started when it went idle
+    assert expires - datetime.now(UTC) < timedelta(seconds=0.3)  # timer started when it went idle
     wait_until(lambda: not HTTP.get(emu.url + "/api/ps").json()["models"], timeout=2)
     assert gen(emu.url)["load_duration"] / 1e9 == pytest.approx(0.5, abs=0.1)
     assert state(emu.url)["loads"] == 3
@@ -96,14 +96,18 @@ def test_full_pending_queue_answers_503_during_a_load(emulator_factory):
     emu = emulator_factory(max_queue=2, **{**SLOW, "tune": SLOW["tune"] + ["fit_s=1.0", "load_s=0.2"]})
     with ThreadPoolExecutor(8) as pool:
         first = pool.submit(gen, emu.url, "cold start")
-        wait_until(lambda: state(emu.url)["loads"] == 0 and HTTP.get(emu.url + "/_emulator/state").json()["pending"] == 0)
+        wait_until(
+            lambda: state(emu.url)["loads"] == 0 and HTTP.get(emu.url + "/_emulator/state").json()["pending"] == 0
+        )
         time.sleep(0.1)  # the scheduler is now in the load's pre-flight, the model not yet registered
         burst = [pool.submit(HTTP.post, emu.url + "/api/generate", json={"model": "llama3.2", "prompt": f"p{i}",
                                                                           "stream": False})
                  for i in range(5)]  # fmt: skip
         wait_until(lambda: sum(f.done() for f in burst) == 3)  # three are turned away at once...
         assert HTTP.get(emu.url + "/_emulator/state").json()["pending"] == 2  # ...two wait in the queue
-        v1 = HTTP.post(emu.url + "/v1/chat/completions", json={"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]})
+        v1 = HTTP.post(
+            emu.url + "/v1/chat/completions", json={"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]}
+        )
         statuses = sorted(f.result().status_code for f in burst)
         assert first.result()["done"]
     assert statuses == [200, 200, 503, 503, 503]
@@ -177,7 +181,7 @@ def test_ps_sorts_by_remaining_keep_alive(emulator_factory):
     gen(emu.url, model="qwen3:0.6b", n=1, keep_alive="1h")
     models = HTTP.get(emu.url + "/api/ps").json()["models"]
     assert [m["name"] for m in models] == ["llama3.2:latest", "qwen3:0.6b", "gemma3:270m"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     forever, hour, ten = (datetime.fromisoformat(m["expires_at"]) - now for m in models)
     assert forever > timedelta(days=365 * 290)  # a negative keep-alive never expires
     assert hour == pytest.approx(timedelta(hours=1), abs=timedelta(seconds=5))
@@ -192,6 +196,6 @@ def test_load_and_unload_forms(emulator_factory):
     unload = HTTP.post(emu.url + "/api/generate", json={"model": "gemma3:270m", "keep_alive": 0}).json()
     assert unload["done_reason"] == "unload" and unload["response"] == ""
     wait_until(lambda: not state(emu.url, "gemma3:270m")["loaded"])
-    streamed = HTTP.post(emu.url + "/api/chat", json={"model": "llama3.2", "messages": [{"role": "user", "content": "x"}],
-                                                       "options": {"num_predict": 3}})  # fmt: skip
+    chat = {"model": "llama3.2", "messages": [{"role": "user", "content": "x"}], "options": {"num_predict": 3}}
+    streamed = HTTP.post(emu.url + "/api/chat", json=chat)
     assert [c["done"] for c in ndjson(streamed)] == [False, False, False, True]
