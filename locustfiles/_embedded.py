@@ -12,10 +12,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, TextIO
 
 import gevent
+
+from ._hosts import EmulatorHost, LlamacppHost
+from ._units import KeepAlive
 
 log = logging.getLogger(__name__)
 
@@ -28,28 +31,31 @@ class EmbeddedServerError(RuntimeError):
     """An embedded server did not start."""
 
 
-def emulator_argv(settings: Mapping[str, Any]) -> list[str]:
-    """The command line of an embedded emulator: every setting becomes its ``--flag value``."""
-    argv = [sys.executable, "-m", "emulator", "--host", "127.0.0.1:0"]
-    for key, value in settings.items():
-        argv += [f"--{key.replace('_', '-')}", _flag_value(value)]
+def server_argv(host: EmulatorHost | LlamacppHost) -> list[str]:
+    """The command line that starts an embedded host on a free loopback port."""
+    if isinstance(host, EmulatorHost):
+        base = [sys.executable, "-m", "emulator", "--host", "127.0.0.1:0"]
+    else:
+        base = [sys.executable, "-m", "locustfiles._llamacpp", "--host", "127.0.0.1", "--port", "0"]
+    return base + _flags(host.settings)
+
+
+def _flags(settings: Iterable[tuple[str, Any]]) -> list[str]:
+    """Settings as flags: ``num_parallel=4, tune={"solo_tps": 30}`` -> ``--num-parallel 4 --tune solo_tps=30``."""
+    argv: list[str] = []
+    for key, value in settings:
+        flag = f"--{key.replace('_', '-')}"
+        if value is None:
+            continue
+        if isinstance(value, KeepAlive):
+            argv += [flag, str(value.wire)]
+        elif isinstance(value, Mapping):
+            argv += [part for name, item in value.items() for part in (flag, f"{name}={item}")]
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, ",".join(map(str, value))]
+        else:
+            argv += [flag, str(value)]
     return argv
-
-
-def llamacpp_argv(settings: Mapping[str, Any]) -> list[str]:
-    """The command line of an embedded llama.cpp server (``locustfiles._llamacpp``)."""
-    argv = [sys.executable, "-m", "locustfiles._llamacpp", "--host", "127.0.0.1", "--port", "0"]
-    for key, value in settings.items():
-        argv += [f"--{key.replace('_', '-')}", _flag_value(value)]
-    return argv
-
-
-def _flag_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value))
-    return str(value)
 
 
 class EmbeddedServer:

@@ -10,10 +10,14 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, StrictInt, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, Field, StrictInt, TypeAdapter, ValidationError, field_validator
+
+from emulator.config import ConfigError
+from emulator.faults import parse_spec
+from emulator.presets import PRESETS, Preset
 
 from ._model_base import Model, ModelName, Name, check_keys, int_between, positive_number, tagged_union
-from ._scenario_errors import FieldProblem, did_you_mean, first_problem, show
+from ._scenario_errors import FieldProblem, did_you_mean, first_problem, one_of, show
 from ._units import Fraction, KeepAlive
 
 EMBEDDED = ("emulator", "llamacpp")
@@ -71,18 +75,46 @@ class ExternalHost(_Host):
 
 
 class EmulatorSettings(Model):
-    """Settings of the embedded Ollama emulator; ``None`` leaves the emulator's default."""
+    """Settings of the embedded Ollama emulator (``docs/emulator.md``); ``None`` leaves its default."""
 
     num_parallel: int_between(1, 1024) | None = None
     max_queue: int_between(0, 1_000_000) | None = None
     keep_alive: KeepAlive | None = None
     max_loaded_models: int_between(1, 64) | None = None
     context_length: int_between(1, 10_000_000) | None = None
-    preset: Name | None = None
-    speed: positive_number(1000) | None = None  # multiplier on the preset's prefill and decode rates
+    preset: Name | None = None  # m1, gpu, cpu, fast
+    tune: dict[str, float] | None = None  # preset field -> value (e.g. solo_tps: 30)
+    speed: positive_number(1000) | None = None  # multiplier on every rate (divides every modelled time)
     seed: StrictInt | None = None
     models: Models | None = None
-    faults: dict[Name, Fraction] | None = None  # fault kind -> fraction of requests that get it
+    faults: Annotated[str, Field(strict=True)] | None = None  # the emulator's fault spec, e.g. "reset:p=0.1"
+    trace_file: Annotated[str, Field(strict=True)] | None = None  # one JSON line per request, server-side times
+
+    @field_validator("preset")
+    @classmethod
+    def _check_preset(cls, value: str | None) -> str | None:
+        if value is not None and value not in PRESETS:
+            raise FieldProblem(f"unknown preset {show(value)}; expected {one_of(PRESETS)}{did_you_mean(value, PRESETS)}")
+        return value
+
+    @field_validator("tune")
+    @classmethod
+    def _check_tune(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        fields = Preset.__dataclass_fields__
+        for key in value or {}:
+            if key not in fields:
+                raise FieldProblem(f"unknown preset field {show(key)}; expected {one_of(fields)}{did_you_mean(key, fields)}", key)
+        return value
+
+    @field_validator("faults")
+    @classmethod
+    def _check_faults(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_spec(value)
+            except ConfigError as err:
+                raise FieldProblem(str(err)) from None
+        return value
 
 
 class EmulatorHost(_Host):

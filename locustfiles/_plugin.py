@@ -17,13 +17,13 @@ from locust import events as locust_events
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 from locust.event import Events
-from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, LocalRunner, MasterRunner, WorkerRunner
 from locust.rpc import Message
 
 from analysis.schema import HostInfo
 
 from . import _messages
-from ._embedded import EmbeddedServer, EmbeddedServerError, emulator_argv, llamacpp_argv
+from ._embedded import EmbeddedServer, EmbeddedServerError, server_argv
 from ._node import ATTRIBUTE as NODE_ATTRIBUTE
 from ._node import Node, build_node
 from ._probe import HostUnreachable, probe
@@ -127,7 +127,7 @@ class Controller:
             if isinstance(host, (EmulatorHost, LlamacppHost)):
                 settings = host.settings.model_dump(mode="json", exclude_none=True)
                 server = self._servers.get(host.name)
-                argv = (emulator_argv if isinstance(host, EmulatorHost) else llamacpp_argv)(settings)
+                argv = server_argv(host)
                 if server is None or server.argv != argv or not server.running:
                     if server is not None:
                         server.stop()
@@ -262,8 +262,16 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
 
 
 def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    """Locust is shutting down (the end of a headless run, Ctrl-C, SIGTERM): stop a test still running
+    first, so that the requests in flight are recorded (as cancelled, on a local runner) before the
+    run's files are closed."""
     controller = controller_of(environment)
-    if not isinstance(environment.runner, WorkerRunner):
+    runner = environment.runner
+    if not isinstance(runner, WorkerRunner):
+        if runner.state in (STATE_SPAWNING, STATE_RUNNING):
+            if isinstance(runner, LocalRunner):
+                environment.stop_timeout = 0  # an interrupted run stops now; its users record what they had
+            runner.stop()  # fires test_stop, which finishes the run
         controller.finish_run()
     controller.stop_servers()
 

@@ -25,7 +25,7 @@ NS: Final = 1e-9
 MS: Final = 1e-3
 
 #: Parser events returned by ``feed``: bit flags, so the hot loop tests them with one ``&``.
-CONTENT: Final = 1  # the line carried visible content
+CONTENT: Final = 1  # the line carried visible content or a tool call: output the client can act on
 THINKING: Final = 2  # the line carried thinking text
 FINAL: Final = 4  # the response is complete (done chunk, finish_reason, [DONE])
 ERROR: Final = 8  # the server reported an error in the stream
@@ -275,6 +275,7 @@ class OpenAIStream:
                 reply.thinking_chunks += 1
                 events |= THINKING
             for part in delta.get("tool_calls") or ():
+                events |= CONTENT
                 slot = self._tool_parts.setdefault(part.get("index", len(self._tool_parts)), {"arguments": ""})
                 if part.get("id"):
                     slot["id"] = part["id"]
@@ -357,6 +358,7 @@ def _ollama_object(reply: Reply, obj: Mapping[str, Any], chat: bool) -> int:
         reply.thinking_chunks += 1
         events |= THINKING
     for call in part.get("tool_calls") or ():
+        events |= CONTENT
         function = call.get("function") or {}
         reply.tool_calls.append(
             ToolCall(str(call.get("id") or f"call_{len(reply.tool_calls)}"), str(function.get("name", "")),

@@ -79,12 +79,13 @@ def test_ollama_generate_omitted_zero_prompt_eval_duration_reads_as_zero():
 
 def test_ollama_tool_calls_on_any_chunk():
     parser = stream_parser(Api.OLLAMA, "chat")
-    feed_all(parser, [
+    events = feed_all(parser, [
         '{"message":{"role":"assistant","content":"","tool_calls":[{"id":"call_ab12cd34","function":{"index":0,'
         '"name":"get_weather","arguments":{"city":"Tokyo"}}}]},"done":false}',
         '{"message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","total_duration":1,'
         '"eval_count":4,"eval_duration":1}',
     ])
+    assert events == [CONTENT, FINAL]  # a tool call is the first output an agent can act on
     assert parser.finish().tool_calls == [ToolCall("call_ab12cd34", "get_weather", {"city": "Tokyo"})]
 
 
