@@ -1,0 +1,125 @@
+"""The three workloads against the emulator with a real Locust runner, judged by their records."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.loadgen.conftest import emulator_scenario, interrupt, slot_wait, wait_for_records
+
+pytestmark = pytest.mark.integration
+
+SERVER_TIMERS = ["server_total_s", "server_load_s", "server_prompt_eval_s", "server_eval_s"]
+
+WORKLOADS = {
+    "chat": {"name": "chat", "kind": "chat", "turns": 3, "think_time": 0.05},
+    "agent_loop": {"name": "agent", "kind": "agent_loop", "steps": 3, "tool_result": {"latency": 0.02}},
+    "batch": {"name": "docs", "kind": "batch", "batch_size": 3},
+}
+
+
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+@pytest.mark.parametrize("kind", list(WORKLOADS))
+def test_every_request_is_recorded_once_with_its_timings(run_locust, kind, api):
+    run = run_locust(emulator_scenario([WORKLOADS[kind]], api=api))
+    records, (worker,) = run.records, run.info["workers"]
+
+    assert run.info["complete"]
+    assert len(records) > 0
+    assert worker["requests_sent"] == worker["records_received"] == len(records)
+    assert (records.error == "").all(), records.error_detail.unique()
+    # Locust's own table counts the same requests.
+    stats = run.locust_stats
+    assert stats.loc[stats.Type == "E2E", "Request Count"].sum() == len(records)
+    # Time to first token comes before the end, the end after the start.
+    assert (records.t_start < records.t_first_token).all()
+    assert (records.t_first_token < records.t_end).all()
+    # A request cut by num_predict produced exactly that many tokens.
+    cut = records[records.done_reason == "length"]
+    assert len(cut) > 0 and (cut.output_tokens == cut.num_predict).all()
+    # The native API reports the server's timers; Ollama's OpenAI API reports none.
+    if api == "ollama":
+        assert records[SERVER_TIMERS].notna().all().all()
+    else:
+        assert records[SERVER_TIMERS].isna().all().all()
+    assert set(records.endpoint) == {
+        ("/api/chat" if kind != "batch" else "/api/generate") if api == "ollama"
+        else ("/v1/chat/completions" if kind != "batch" else "/v1/completions")
+    }
+
+
+def test_native_and_openai_records_have_the_same_shape(run_locust):
+    native = run_locust(emulator_scenario([WORKLOADS["chat"]], api="ollama")).records
+    openai = run_locust(emulator_scenario([WORKLOADS["chat"]], api="openai")).records
+    assert list(native.columns) == list(openai.columns)
+    filled = {api: set(df.columns[df.notna().all()]) for api, df in (("ollama", native), ("openai", openai))}
+    assert filled["ollama"] - filled["openai"] == set(SERVER_TIMERS)
+
+
+def test_slot_wait_appears_only_when_users_outnumber_slots(run_locust):
+    one_turn = {"name": "chat", "kind": "chat", "turns": 1, "think_time": 0}
+    under = run_locust(emulator_scenario([one_turn], num_parallel=2, load={"users": 2, "duration": "3s"})).records
+    over = run_locust(emulator_scenario([one_turn], num_parallel=2, load={"users": 6, "duration": "3s"})).records
+    service = (over.server_prompt_eval_s + over.server_eval_s).median()
+    # Two users, two slots: nobody waits (a few ms of the server's own bookkeeping at most).
+    assert slot_wait(under).quantile(0.9) < 0.1 * service
+    # Six users on two slots: each request waits for about two others (closed loop: (6 - 2) / 2 services).
+    assert slot_wait(over).median() > 0.8 * service
+    # The wait shows in total_duration only: once the model is loaded (after each user's first request,
+    # which waited for the load), load_duration stays small.
+    assert over.sort_values("t_start").server_load_s.iloc[6:].max() < 0.1 * service
+
+
+@pytest.mark.parametrize("kind", ["chat", "agent_loop"])
+def test_context_grows_turn_by_turn(run_locust, kind):
+    workload = {**WORKLOADS[kind], "turns" if kind == "chat" else "steps": 4}
+    records = run_locust(emulator_scenario([workload])).records
+    sessions = [s.sort_values("step") for _, s in records.groupby("session_id") if len(s) >= 3]
+    assert sessions, "no session reached three requests"
+    for session in sessions:
+        assert session.step.tolist() == list(range(len(session)))
+        assert session.prompt_tokens.is_monotonic_increasing and session.prompt_tokens.is_unique
+    if kind == "agent_loop":
+        assert records.tool_calls.sum() > 0  # the emulator answers tools with tool calls
+
+
+def test_batch_fires_together_and_waits_for_all(run_locust):
+    run = run_locust(emulator_scenario([WORKLOADS["batch"]], load={"users": 1, "duration": "3s"}))
+    batches = run.records.groupby("session_id").agg(first=("t_start", "min"), last_start=("t_start", "max"),
+                                                    end=("t_end", "max"), size=("step", "count"))
+    batches = batches.sort_values("first")
+    assert (batches["size"] == 3).all()
+    assert (batches.last_start - batches["first"] < 0.05).all()  # fired at once
+    assert (batches["first"].iloc[1:].to_numpy() >= batches.end.iloc[:-1].to_numpy()).all()  # next after all
+    stats = run.locust_stats
+    assert stats.loc[stats.Type == "BATCH", "Request Count"].sum() == len(batches)
+
+
+def test_requests_in_flight_at_the_end_finish_and_are_recorded(run_locust):
+    # Each request takes ~2 s (100 tokens at 49 tok/s); the load stops after 1 s with both in flight.
+    slow = emulator_scenario([{"name": "chat", "kind": "chat", "turns": 1, "think_time": 0}], speed=2,
+                             options={"num_predict": 100}, load={"users": 2, "duration": "1s"})
+    run = run_locust(slow)
+    steady = run.stages.set_index("stage").loc["steady"]
+    assert len(run.records) >= 2 and (run.records.error == "").all()
+    assert (run.records.t_end > steady.t_end).sum() >= 2  # they ended after the load stopped
+    assert run.info["workers"][0]["requests_sent"] == len(run.records)
+
+
+def test_an_interrupted_run_loses_no_record(start_locust):
+    # Requests of ~40 s; Ctrl-C once some have completed and others are in flight.
+    scenario = emulator_scenario([{"name": "chat", "kind": "chat", "turns": 5, "think_time": 0}], speed=1,
+                                 options={"num_predict": 1000}, load={"users": 3, "duration": "10m"})
+    scenario["workloads"].append({"name": "quick", "kind": "chat", "turns": 50, "think_time": 0,
+                                  "options": {"num_predict": 4}, "users": 1})
+    scenario["load"]["users"] = 4
+    proc, results = start_locust(scenario)
+    wait_for_records(results, at_least=2)
+    output = interrupt(proc)
+    (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
+    records = pd.read_csv(run_dir / "requests.csv", dtype={"error": str}, keep_default_na=False)
+    info = __import__("json").loads((run_dir / "run.json").read_text())
+    assert info["workers"][0]["requests_sent"] == len(records), output
+    cancelled = records[records.error == "cancelled"]
+    assert len(cancelled) >= 3, output  # the three slow conversations were mid-request
+    assert (cancelled.workload == "chat").all()
