@@ -110,6 +110,9 @@ class ChunkFormat(Protocol):
     def error(self, message: str) -> bytes: ...
 
 
+MID_STREAM = frozenset({"reset", "error_line", "truncate", "garbage"})  # faults that act on the body
+
+
 class StreamSequence(Sequence):
     """A streamed generation: each token is one chunk, written straight from the engine's step.
 
@@ -180,9 +183,6 @@ class StreamSequence(Sequence):
             self.head = b""
         self.finish()  # error_line and truncate: a clean end without the done chunk
         return True
-
-
-MID_STREAM = frozenset({"reset", "error_line", "truncate", "garbage"})
 
 
 @asynccontextmanager

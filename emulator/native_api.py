@@ -14,7 +14,7 @@ import random
 from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.catalog import MODIFIED_AT, THINKING, TOOLS, ModelInfo
-from emulator.clock import monotonic, now_rfc3339, rfc3339nano
+from emulator.clock import now_rfc3339, rfc3339nano
 from emulator.engine import Sequence
 from emulator.exchange import NDJSON_TYPE, Exchange, dumps
 from emulator.inference import ChunkFormat, OutputPlan, StreamSequence, generate, hold_runner, plan_output
@@ -207,7 +207,9 @@ async def run_generation(
             seq.finish()
 
 
-async def load_only(app: App, ex: Exchange, model: ModelInfo, runner_opts: RunnerOptions, keep_alive, obj) -> None:
+async def load_only(
+    app: App, ex: Exchange, model: ModelInfo, runner_opts: RunnerOptions, keep_alive: float | None, obj: dict[str, Any]
+) -> None:
     """The empty-prompt form: load the model (if needed) and answer ``done_reason: "load"``."""
     async with hold_runner(app.scheduler, model, runner_opts, keep_alive, ex.stamps):
         ex.done_reason = "load"
@@ -452,11 +454,7 @@ async def embed(app: App, ex: Exchange) -> None:
     counts = await embed_inputs(app, ex, model, inputs, body)
     dims = body.get("dimensions") or model.embedding_length
     vectors = [embedding(text, min(dims, model.embedding_length), app.config.seed) for text in inputs]
-    metrics = {
-        "total_duration": int((monotonic() - ex.stamps.t_start) * 1e9),
-        "load_duration": int((ex.stamps.t_runner - ex.stamps.t_start) * 1e9),
-        "prompt_eval_count": sum(counts),
-    }
+    metrics = {**ex.timers(), "prompt_eval_count": sum(counts)}
     ex.send_json({"model": body.get("model"), "embeddings": vectors, **{k: v for k, v in metrics.items() if v}})
 
 
