@@ -185,6 +185,10 @@ class StreamSequence(Sequence):
         return True
 
 
+REQUEST_CANCELED = "request canceled"  # Ollama's 499 for a client gone during scheduling or load (log only)
+CONTEXT_CANCELED = "context canceled"  # Ollama's 500 for a client gone while waiting for a slot (log only)
+
+
 @asynccontextmanager
 async def hold_runner(
     scheduler: Scheduler, model: ModelInfo, options: RunnerOptions, keep_alive: float | None, stamps: Stamps
@@ -193,7 +197,7 @@ async def hold_runner(
     try:
         runner = await scheduler.get_runner(model, options, keep_alive)
     except asyncio.CancelledError:
-        stamps.cancelled = "request canceled"  # Ollama's 499, seen only in its log
+        stamps.cancelled = REQUEST_CANCELED
         raise
     stamps.t_runner = monotonic()
     try:
@@ -207,7 +211,7 @@ async def generate(runner: Runner, seq: Sequence, stamps: Stamps) -> None:
     try:
         await runner.slots.acquire()
     except asyncio.CancelledError:
-        stamps.cancelled = "context canceled"  # Ollama's 500 for a cancelled slot wait, seen only in its log
+        stamps.cancelled = CONTEXT_CANCELED
         raise
     stamps.t_slot = monotonic()
     try:

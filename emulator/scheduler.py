@@ -37,13 +37,6 @@ class SchedulerBusy(Exception):
         super().__init__(BUSY_MESSAGE)
 
 
-class LoadAborted(Exception):
-    """The request that triggered a load went away before the load finished (HTTP 499)."""
-
-    def __init__(self) -> None:
-        super().__init__("request canceled")
-
-
 @dataclass(frozen=True, slots=True)
 class RunnerOptions:
     """Load-time settings: a request whose settings differ forces a reload (``needsReload``)."""
@@ -140,7 +133,8 @@ class Scheduler:
     async def get_runner(self, model: ModelInfo, options: RunnerOptions, keep_alive: float | None) -> Runner:
         """A runner for ``model`` with a reference held for the caller; release it with ``release``.
 
-        Raises ``SchedulerBusy`` when the pending queue is full, ``LoadAborted`` if a load fails.
+        Raises ``SchedulerBusy`` when the pending queue is full. If the request that triggered a load
+        goes away, the load is aborted and requests waiting for that runner schedule again.
         """
         runner = self.runners.get(model.name)
         if runner is not None and not runner.unloading:
