@@ -152,26 +152,26 @@ class StreamSequence(Sequence):
         if self.chunks == self.fault_at and self._inject():
             return
         self.chunks += 1
-        data = chunk(payload)
-        if self.head:
+        self._out(chunk(payload))
+
+    def finish(self) -> None:
+        """End the chunked body."""
+        self._out(LAST_CHUNK)
+        self.t_last_write = monotonic()
+
+    def _out(self, data: bytes) -> None:
+        if self.head:  # the first bytes of the response: headers go with them
             data = self.head + data
             self.head = b""
             self.t_first_write = monotonic()
         self.conn.write(data)
-
-    def finish(self) -> None:
-        """End the chunked body."""
-        self.conn.write(self.head + LAST_CHUNK)
-        self.head = b""
-        self.t_last_write = monotonic()
 
     def _inject(self) -> bool:
         """Apply the fault; True when it replaces the rest of the stream."""
         kind = self.fault.kind  # type: ignore[union-attr]
         self.fault_at = -1
         if kind == "garbage":
-            self.conn.write(self.head + chunk(GARBAGE))
-            self.head = b""
+            self._out(chunk(GARBAGE))
             return False
         self.broken = True
         self.n_tokens = 0  # the engine drops the sequence after this step
@@ -179,8 +179,7 @@ class StreamSequence(Sequence):
             self.conn.abort()
             return True
         if kind == "error_line":
-            self.conn.write(self.head + chunk(self.fmt.error(self.fault.message)))  # type: ignore[union-attr]
-            self.head = b""
+            self._out(chunk(self.fmt.error(self.fault.message)))  # type: ignore[union-attr]
         self.finish()  # error_line and truncate: a clean end without the done chunk
         return True
 
