@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from emulator.catalog import ModelInfo
@@ -89,6 +90,15 @@ class Runner:
         if self.expires_at is not None:
             return self.expires_at
         return to_epoch(monotonic()) + _session_horizon(self.session_s)
+
+    def set_loaded(self, ok: bool) -> None:
+        """The load finished (``ok``) or was aborted; whoever waits in ``wait_ready`` learns which."""
+        self._loaded.set_result(ok)
+
+    def start_timer(self, seconds: float, expire: Callable[[Runner], None]) -> None:
+        """Call ``expire(self)`` after ``seconds`` unless ``cancel_timer`` comes first."""
+        self.cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(seconds, expire, self)
 
     def cancel_timer(self) -> None:
         if self._timer is not None:
@@ -169,7 +179,7 @@ class Scheduler:
         runner.cancel_timer()
         runner.expires_at = to_epoch(monotonic()) + _session_horizon(runner.session_s)
         if not math.isinf(runner.session_s):
-            runner._timer = asyncio.get_running_loop().call_later(runner.session_s, self._expire, runner)
+            runner.start_timer(runner.session_s, self._expire)
 
     def expire(self, name: str) -> None:
         """Unload ``name`` as soon as it is idle (the ``keep_alive: 0`` unload request)."""
@@ -186,7 +196,6 @@ class Scheduler:
             runner.session_s = keep_alive
 
     def _expire(self, runner: Runner) -> None:
-        runner._timer = None
         if runner.ref_count <= 0:
             self._start_unload(runner)
 
@@ -276,11 +285,11 @@ class Scheduler:
             sleeper.cancel()
             runner.ref_count = 0
             runner.unloading = True
-            runner._loaded.set_result(False)
+            runner.set_loaded(False)
             if self.runners.get(runner.model.name) is runner:
                 del self.runners[runner.model.name]
             runner.unloaded.set()
             return
         runner.engine = Engine(runner.throughput)
-        runner._loaded.set_result(True)
+        runner.set_loaded(True)
         pending.future.set_result(runner)
