@@ -23,8 +23,9 @@ from emulator.exchange import Exchange
 from emulator.faults import FaultInjector
 from emulator.gcpacer import pace_gc
 from emulator.httpserver import Connection, HttpServer, Request
+from emulator.inference import CONTEXT_CANCELED
 from emulator.presets import get_preset
-from emulator.scheduler import BUSY_MESSAGE, LoadAborted, Scheduler, SchedulerBusy
+from emulator.scheduler import BUSY_MESSAGE, Scheduler, SchedulerBusy
 from emulator.tracing import TraceWriter
 from emulator.validation import ApiError, decode_body
 
@@ -184,10 +185,8 @@ class App:
             ex.send_error(exc.status, exc.message)
         except SchedulerBusy:
             ex.send_error(503, BUSY_MESSAGE)
-        except LoadAborted as exc:
-            ex.send_error(499, str(exc))
-        except asyncio.CancelledError:
-            ex.status = ex.status or 499
+        except asyncio.CancelledError:  # the client went away; record what Ollama's log would show
+            ex.status = ex.status or (500 if ex.stamps.cancelled == CONTEXT_CANCELED else 499)
             raise
         finally:
             if self.tracer is not None and not admin:

@@ -92,12 +92,15 @@ class Exchange:
         self.status = 200
 
     # --- timers -------------------------------------------------------------------------------------
+    def timers(self) -> dict[str, int]:
+        """``total_duration`` (handler entry to now) and ``load_duration`` (to the runner), in ns."""
+        s = self.stamps
+        return {"total_duration": _ns(monotonic() - s.t_start), "load_duration": _ns(s.t_runner - s.t_start)}
+
     def metrics(self, seq: Sequence) -> dict[str, int]:
         """Ollama's final-chunk metrics, measured now; zero fields are omitted (``omitempty``)."""
-        s = self.stamps
         values = {
-            "total_duration": _ns(monotonic() - s.t_start),
-            "load_duration": _ns(s.t_runner - s.t_start),
+            **self.timers(),
             "prompt_eval_count": seq.prompt_tokens,
             "prompt_eval_duration": _ns(seq.prompt_eval_s),
             "eval_count": seq.emitted,

@@ -110,6 +110,9 @@ class ChunkFormat(Protocol):
     def error(self, message: str) -> bytes: ...
 
 
+MID_STREAM = frozenset({"reset", "error_line", "truncate", "garbage"})  # faults that act on the body
+
+
 class StreamSequence(Sequence):
     """A streamed generation: each token is one chunk, written straight from the engine's step.
 
@@ -149,26 +152,26 @@ class StreamSequence(Sequence):
         if self.chunks == self.fault_at and self._inject():
             return
         self.chunks += 1
-        data = chunk(payload)
-        if self.head:
+        self._out(chunk(payload))
+
+    def finish(self) -> None:
+        """End the chunked body."""
+        self._out(LAST_CHUNK)
+        self.t_last_write = monotonic()
+
+    def _out(self, data: bytes) -> None:
+        if self.head:  # the first bytes of the response: headers go with them
             data = self.head + data
             self.head = b""
             self.t_first_write = monotonic()
         self.conn.write(data)
-
-    def finish(self) -> None:
-        """End the chunked body."""
-        self.conn.write(self.head + LAST_CHUNK)
-        self.head = b""
-        self.t_last_write = monotonic()
 
     def _inject(self) -> bool:
         """Apply the fault; True when it replaces the rest of the stream."""
         kind = self.fault.kind  # type: ignore[union-attr]
         self.fault_at = -1
         if kind == "garbage":
-            self.conn.write(self.head + chunk(GARBAGE))
-            self.head = b""
+            self._out(chunk(GARBAGE))
             return False
         self.broken = True
         self.n_tokens = 0  # the engine drops the sequence after this step
@@ -176,13 +179,13 @@ class StreamSequence(Sequence):
             self.conn.abort()
             return True
         if kind == "error_line":
-            self.conn.write(self.head + chunk(self.fmt.error(self.fault.message)))  # type: ignore[union-attr]
-            self.head = b""
+            self._out(chunk(self.fmt.error(self.fault.message)))  # type: ignore[union-attr]
         self.finish()  # error_line and truncate: a clean end without the done chunk
         return True
 
 
-MID_STREAM = frozenset({"reset", "error_line", "truncate", "garbage"})
+REQUEST_CANCELED = "request canceled"  # Ollama's 499 for a client gone during scheduling or load (log only)
+CONTEXT_CANCELED = "context canceled"  # Ollama's 500 for a client gone while waiting for a slot (log only)
 
 
 @asynccontextmanager
@@ -193,7 +196,7 @@ async def hold_runner(
     try:
         runner = await scheduler.get_runner(model, options, keep_alive)
     except asyncio.CancelledError:
-        stamps.cancelled = "request canceled"  # Ollama's 499, seen only in its log
+        stamps.cancelled = REQUEST_CANCELED
         raise
     stamps.t_runner = monotonic()
     try:
@@ -207,7 +210,7 @@ async def generate(runner: Runner, seq: Sequence, stamps: Stamps) -> None:
     try:
         await runner.slots.acquire()
     except asyncio.CancelledError:
-        stamps.cancelled = "context canceled"  # Ollama's 500 for a cancelled slot wait, seen only in its log
+        stamps.cancelled = CONTEXT_CANCELED
         raise
     stamps.t_slot = monotonic()
     try:

@@ -9,19 +9,18 @@ Ollama's OpenAI middleware wraps the native handlers.
 from __future__ import annotations
 
 import json
-import math
-import random
 from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.catalog import MODIFIED_AT, THINKING, TOOLS, ModelInfo
-from emulator.clock import monotonic, now_rfc3339, rfc3339nano
+from emulator.clock import now_rfc3339, rfc3339nano
+from emulator.embeddings import embed_input_list, embed_inputs, embedding
 from emulator.engine import Sequence
 from emulator.exchange import NDJSON_TYPE, Exchange, dumps
 from emulator.inference import ChunkFormat, OutputPlan, StreamSequence, generate, hold_runner, plan_output
+from emulator.resolve import find_model, runner_options
 from emulator.scheduler import RunnerOptions
 from emulator.text import (
     chat_prompt_tokens,
-    estimate_tokens,
     generate_prompt_tokens,
     request_rng,
     stable_seed,
@@ -33,7 +32,6 @@ from emulator.validation import (
     GENERATE_FIELDS,
     SHOW_FIELDS,
     ApiError,
-    Options,
     check_fields,
     decode_body,
     parse_keep_alive,
@@ -107,10 +105,7 @@ async def ps(app: App, ex: Exchange) -> None:
 async def show(app: App, ex: Exchange) -> None:
     body = decode_body(ex.req.body, "ShowRequest")
     check_fields(body, SHOW_FIELDS, "ShowRequest")
-    name = body.get("model") or body.get("name") or ""
-    model = app.catalog.get(name)
-    if model is None:
-        raise ApiError(404, f"model '{name}' not found")
+    model = find_model(app, body.get("model") or body.get("name") or "")
     arch = model.family.replace("-", "_")
     ex.send_json(
         {
@@ -140,28 +135,6 @@ def _parameter_count(size: str) -> int:
 
 
 # --- shared by every generation route ---------------------------------------------------------------
-def find_model(app: App, name: str) -> ModelInfo:
-    model = app.catalog.get(name)
-    if model is None:
-        raise ApiError(404, f"model '{name}' not found")
-    return model
-
-
-def runner_options(app: App, model: ModelInfo, opts: Options, shift: bool | None) -> RunnerOptions:
-    """The load-time settings a request asks for; ``num_ctx`` defaults to the server's and is clamped."""
-    num_ctx = opts.num_ctx if opts.num_ctx is not None else app.config.context_length
-    num_ctx = max(min(num_ctx, model.context_length), 4)
-    return RunnerOptions(
-        num_ctx=num_ctx,
-        num_batch=opts.num_batch,
-        num_gpu=opts.num_gpu,
-        main_gpu=opts.main_gpu,
-        use_mmap=opts.use_mmap,
-        num_thread=opts.num_thread,
-        shift=True if shift is None else shift,
-    )
-
-
 def check_thinking(model: ModelInfo, think: bool | str | None, name: str, relax: bool = False) -> bool:
     """Whether to think: on by default for thinking models; 400 when asked of a model that cannot
     (``relax``: the OpenAI routes silently drop a reasoning effort the model cannot honour)."""
@@ -207,7 +180,9 @@ async def run_generation(
             seq.finish()
 
 
-async def load_only(app: App, ex: Exchange, model: ModelInfo, runner_opts: RunnerOptions, keep_alive, obj) -> None:
+async def load_only(
+    app: App, ex: Exchange, model: ModelInfo, runner_opts: RunnerOptions, keep_alive: float | None, obj: dict[str, Any]
+) -> None:
     """The empty-prompt form: load the model (if needed) and answer ``done_reason: "load"``."""
     async with hold_runner(app.scheduler, model, runner_opts, keep_alive, ex.stamps):
         ex.done_reason = "load"
@@ -407,42 +382,6 @@ def _bare_chat(name: str, reason: str) -> dict[str, Any]:
 
 
 # --- embeddings -------------------------------------------------------------------------------------
-def embedding(text: str, dims: int, seed: int) -> list[float]:
-    """A deterministic unit vector for ``text``."""
-    rng = random.Random(stable_seed(seed, text))
-    vec = [rng.gauss(0.0, 1.0) for _ in range(dims)]
-    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
-    return [round(v / norm, 7) for v in vec]
-
-
-async def embed_inputs(app: App, ex: Exchange, model: ModelInfo, inputs: list[str], body: dict[str, Any]) -> list[int]:
-    """Run each input through the model's slot (prefill only) and return the token counts."""
-    keep_alive = parse_keep_alive(body)
-    opts = parse_options(body.get("options"))
-    r_opts = runner_options(app, model, opts, None)
-    counts = []
-    for text in inputs:
-        tokens = estimate_tokens(text, app.preset)
-        if tokens > r_opts.num_ctx:
-            if body.get("truncate") is False:
-                raise ApiError(400, "the input length exceeds the context length")
-            tokens = r_opts.num_ctx
-        counts.append(tokens)
-    async with hold_runner(app.scheduler, model, r_opts, keep_alive, ex.stamps) as runner:
-        for tokens in counts:  # one slot for an embedding model: the inputs run one after another
-            ex.seq = Sequence(tokens, 0)
-            await generate(runner, ex.seq, ex.stamps)
-    return counts
-
-
-def embed_input_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
-    raise ApiError(400, "invalid input type")
-
-
 async def embed(app: App, ex: Exchange) -> None:
     body = decode_body(ex.req.body, "EmbedRequest")
     check_fields(body, EMBED_FIELDS, "EmbedRequest")
@@ -452,11 +391,7 @@ async def embed(app: App, ex: Exchange) -> None:
     counts = await embed_inputs(app, ex, model, inputs, body)
     dims = body.get("dimensions") or model.embedding_length
     vectors = [embedding(text, min(dims, model.embedding_length), app.config.seed) for text in inputs]
-    metrics = {
-        "total_duration": int((monotonic() - ex.stamps.t_start) * 1e9),
-        "load_duration": int((ex.stamps.t_runner - ex.stamps.t_start) * 1e9),
-        "prompt_eval_count": sum(counts),
-    }
+    metrics = {**ex.timers(), "prompt_eval_count": sum(counts)}
     ex.send_json({"model": body.get("model"), "embeddings": vectors, **{k: v for k, v in metrics.items() if v}})
 
 

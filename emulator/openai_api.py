@@ -13,17 +13,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from emulator.catalog import MODIFIED_AT_UNIX
+from emulator.embeddings import embed_input_list, embed_inputs, embedding
 from emulator.exchange import SSE_TYPE, Exchange, dumps
 from emulator.inference import OutputPlan
-from emulator.native_api import (
-    RELAX_THINKING,
-    chat_request,
-    embed_input_list,
-    embed_inputs,
-    embedding,
-    find_model,
-    generate_request,
-)
+from emulator.native_api import RELAX_THINKING, chat_request, generate_request
+from emulator.resolve import find_model
 from emulator.validation import ApiError, check_fields, decode_body
 
 if TYPE_CHECKING:

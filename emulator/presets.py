@@ -29,10 +29,10 @@ class Preset:
     jitter: float  # each step's duration is multiplied by 1 + jitter*u, u uniform in [-1, 1]
     min_output: int  # natural output length range: a request without a smaller num_predict stops
     max_output: int  # ... at a seeded length in [min_output, max_output] with done_reason "stop"
-    tokens_per_word: float  # prompt-token estimate: words * tokens_per_word (or chars / 4, whichever is larger)
-    message_overhead: int  # template tokens per chat message (role header and end-of-turn)
-    prompt_overhead: int  # template tokens per prompt (BOS and the assistant header that starts the answer)
-    think_share: float  # fraction of a thinking model's output that is thinking text
+    tokens_per_word: float = 1.3  # prompt-token estimate: words * tokens_per_word (or chars / 4, if larger)
+    message_overhead: int = 4  # template tokens per chat message (role header and end-of-turn)
+    prompt_overhead: int = 3  # template tokens per prompt (BOS and the assistant header that starts the answer)
+    think_share: float = 0.3  # fraction of a thinking model's output that is thinking text
 
 
 PRESETS: Final[dict[str, Preset]] = {
@@ -47,10 +47,6 @@ PRESETS: Final[dict[str, Preset]] = {
         jitter=0.02,
         min_output=150,
         max_output=600,
-        tokens_per_word=1.3,
-        message_overhead=4,
-        prompt_overhead=3,
-        think_share=0.3,
     ),
     "gpu": Preset(
         solo_tps=120.0,
@@ -63,10 +59,6 @@ PRESETS: Final[dict[str, Preset]] = {
         jitter=0.02,
         min_output=150,
         max_output=800,
-        tokens_per_word=1.3,
-        message_overhead=4,
-        prompt_overhead=3,
-        think_share=0.3,
     ),
     "cpu": Preset(
         solo_tps=8.0,
@@ -79,10 +71,6 @@ PRESETS: Final[dict[str, Preset]] = {
         jitter=0.03,
         min_output=150,
         max_output=500,
-        tokens_per_word=1.3,
-        message_overhead=4,
-        prompt_overhead=3,
-        think_share=0.3,
     ),
     "fast": Preset(
         solo_tps=1000.0,
@@ -95,10 +83,6 @@ PRESETS: Final[dict[str, Preset]] = {
         jitter=0.0,
         min_output=64,
         max_output=256,
-        tokens_per_word=1.3,
-        message_overhead=4,
-        prompt_overhead=3,
-        think_share=0.3,
     ),
 }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from emulator.catalog import ModelInfo
@@ -35,13 +36,6 @@ class SchedulerBusy(Exception):
 
     def __init__(self) -> None:
         super().__init__(BUSY_MESSAGE)
-
-
-class LoadAborted(Exception):
-    """The request that triggered a load went away before the load finished (HTTP 499)."""
-
-    def __init__(self) -> None:
-        super().__init__("request canceled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +91,15 @@ class Runner:
             return self.expires_at
         return to_epoch(monotonic()) + _session_horizon(self.session_s)
 
+    def set_loaded(self, ok: bool) -> None:
+        """The load finished (``ok``) or was aborted; whoever waits in ``wait_ready`` learns which."""
+        self._loaded.set_result(ok)
+
+    def start_timer(self, seconds: float, expire: Callable[[Runner], None]) -> None:
+        """Call ``expire(self)`` after ``seconds`` unless ``cancel_timer`` comes first."""
+        self.cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(seconds, expire, self)
+
     def cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -140,7 +143,8 @@ class Scheduler:
     async def get_runner(self, model: ModelInfo, options: RunnerOptions, keep_alive: float | None) -> Runner:
         """A runner for ``model`` with a reference held for the caller; release it with ``release``.
 
-        Raises ``SchedulerBusy`` when the pending queue is full, ``LoadAborted`` if a load fails.
+        Raises ``SchedulerBusy`` when the pending queue is full. If the request that triggered a load
+        goes away, the load is aborted and requests waiting for that runner schedule again.
         """
         runner = self.runners.get(model.name)
         if runner is not None and not runner.unloading:
@@ -175,7 +179,7 @@ class Scheduler:
         runner.cancel_timer()
         runner.expires_at = to_epoch(monotonic()) + _session_horizon(runner.session_s)
         if not math.isinf(runner.session_s):
-            runner._timer = asyncio.get_running_loop().call_later(runner.session_s, self._expire, runner)
+            runner.start_timer(runner.session_s, self._expire)
 
     def expire(self, name: str) -> None:
         """Unload ``name`` as soon as it is idle (the ``keep_alive: 0`` unload request)."""
@@ -192,7 +196,6 @@ class Scheduler:
             runner.session_s = keep_alive
 
     def _expire(self, runner: Runner) -> None:
-        runner._timer = None
         if runner.ref_count <= 0:
             self._start_unload(runner)
 
@@ -282,11 +285,11 @@ class Scheduler:
             sleeper.cancel()
             runner.ref_count = 0
             runner.unloading = True
-            runner._loaded.set_result(False)
+            runner.set_loaded(False)
             if self.runners.get(runner.model.name) is runner:
                 del self.runners[runner.model.name]
             runner.unloaded.set()
             return
         runner.engine = Engine(runner.throughput)
-        runner._loaded.set_result(True)
+        runner.set_loaded(True)
         pending.future.set_result(runner)

@@ -145,6 +145,10 @@ def test_openai_chat_stream_with_usage(oai):
 
 
 def test_openai_chat_non_stream_tools_and_reasoning(oai):
+    ignored = oai.chat.completions.create(
+        model="gemma3:270m", messages=[{"role": "user", "content": "hi"}], max_completion_tokens=3
+    )
+    assert ignored.usage.completion_tokens >= 64  # Ollama does not read max_completion_tokens
     res = oai.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": "hi"}], max_tokens=7)
     assert res.choices[0].finish_reason == "length" and res.usage.completion_tokens == 7
     assert res.usage.total_tokens == res.usage.prompt_tokens + 7

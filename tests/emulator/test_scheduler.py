@@ -199,3 +199,14 @@ def test_load_and_unload_forms(emulator_factory):
     chat = {"model": "llama3.2", "messages": [{"role": "user", "content": "x"}], "options": {"num_predict": 3}}
     streamed = HTTP.post(emu.url + "/api/chat", json=chat)
     assert [c["done"] for c in ndjson(streamed)] == [False, False, False, True]
+
+
+def test_client_leaving_during_its_load_aborts_it(emulator_factory):
+    emu = emulator_factory(**{**SLOW, "tune": [*SLOW["tune"], "load_s=0.6", "fit_s=0"]})
+    cold = _open_stream(emu.port, b'{"model":"llama3.2","prompt":"cold"}')
+    wait_until(lambda: state(emu.url)["loading"])
+    cold.close()
+    wait_until(lambda: not state(emu.url)["loading"], timeout=0.3)  # aborted at once, not after 0.6 s
+    assert not state(emu.url)["loaded"] and state(emu.url)["loads"] == 1
+    assert gen(emu.url)["load_duration"] / 1e9 == pytest.approx(0.6, abs=0.1)  # the next request loads anew
+    assert state(emu.url)["loads"] == 2
