@@ -8,11 +8,13 @@ resolved scenario to its workers at the start of every run and alone writes the 
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import events as locust_events
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
@@ -236,6 +238,10 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     runner.register_message(_messages.RECORDS, _on_records_message)
     if isinstance(runner, LocalRunner):
         runner.register_message(_messages.FLUSH, _on_flush_message)
+    if environment.parsed_options.headless:
+        # Locust installs its SIGTERM handler only after a headless shape run has ended; until then
+        # SIGTERM would kill the process with the run's files half-written.
+        gevent.signal_handler(signal.SIGTERM, _stop_now, environment)
     try:
         controller.load()
         controller.start_hosts()
@@ -261,17 +267,29 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
         controller.finish_run()
 
 
-def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
-    """Locust is shutting down (the end of a headless run, Ctrl-C, SIGTERM): stop a test still running
-    first, so that the requests in flight are recorded (as cancelled, on a local runner) before the
-    run's files are closed."""
-    controller = controller_of(environment)
+def _stop_now(environment: Environment) -> None:
+    """SIGTERM: stop at once. Requests in flight are recorded as cancelled, the run's files closed."""
+    log.info("SIGTERM: stopping now; requests in flight are recorded as cancelled")
+    _stop_running_test(environment)
+    environment.runner.quit()
+
+
+def _stop_running_test(environment: Environment) -> None:
+    """Stop a test that is still running, cancelling the requests in flight on this node, so that
+    ``test_stop`` records them before anything is closed (a master waits for its workers instead)."""
     runner = environment.runner
-    if not isinstance(runner, WorkerRunner):
-        if runner.state in (STATE_SPAWNING, STATE_RUNNING):
-            if isinstance(runner, LocalRunner):
-                environment.stop_timeout = 0  # an interrupted run stops now; its users record what they had
-            runner.stop()  # fires test_stop, which finishes the run
+    if runner.state in (STATE_SPAWNING, STATE_RUNNING):
+        if not isinstance(runner, MasterRunner):
+            environment.stop_timeout = 0
+        runner.stop()
+
+
+def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    """Locust is shutting down (the end of a run, SIGTERM, a lost master): record what is in flight,
+    finish the run's files, stop embedded servers."""
+    controller = controller_of(environment)
+    _stop_running_test(environment)
+    if not isinstance(environment.runner, WorkerRunner):
         controller.finish_run()
     controller.stop_servers()
 

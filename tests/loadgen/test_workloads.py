@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import signal
+
 import pandas as pd
 import pytest
 
@@ -106,20 +109,38 @@ def test_requests_in_flight_at_the_end_finish_and_are_recorded(run_locust):
     assert run.info["workers"][0]["requests_sent"] == len(run.records)
 
 
-def test_an_interrupted_run_loses_no_record(start_locust):
-    # Requests of ~40 s; Ctrl-C once some have completed and others are in flight.
-    scenario = emulator_scenario([{"name": "chat", "kind": "chat", "turns": 5, "think_time": 0}], speed=1,
-                                 options={"num_predict": 1000}, load={"users": 3, "duration": "10m"})
+def _long_requests_with_a_quick_user(speed: float) -> dict:
+    """Three users with long requests (up to 600 tokens at ~10 tok/s / speed) and one with quick ones."""
+    scenario = emulator_scenario([{"name": "chat", "kind": "chat", "turns": 5, "think_time": 0}], speed=speed,
+                                 num_parallel=4, options={"num_predict": 1000}, load={"users": 4, "duration": "10m"})
     scenario["workloads"].append({"name": "quick", "kind": "chat", "turns": 50, "think_time": 0,
                                   "options": {"num_predict": 4}, "users": 1})
-    scenario["load"]["users"] = 4
-    proc, results = start_locust(scenario)
-    wait_for_records(results, at_least=2)
-    output = interrupt(proc)
+    return scenario
+
+
+def _records_and_info(results) -> tuple[pd.DataFrame, dict]:
     (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
     records = pd.read_csv(run_dir / "requests.csv", dtype={"error": str}, keep_default_na=False)
-    info = __import__("json").loads((run_dir / "run.json").read_text())
+    return records, json.loads((run_dir / "run.json").read_text())
+
+
+def test_sigterm_stops_at_once_and_records_requests_in_flight_as_cancelled(start_locust):
+    proc, results = start_locust(_long_requests_with_a_quick_user(speed=1))
+    wait_for_records(results, at_least=2)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    records, info = _records_and_info(results)
     assert info["workers"][0]["requests_sent"] == len(records), output
+    assert info["complete"]
     cancelled = records[records.error == "cancelled"]
-    assert len(cancelled) >= 3, output  # the three slow conversations were mid-request
-    assert (cancelled.workload == "chat").all()
+    assert (cancelled.workload == "chat").sum() == 3, output  # the three slow conversations were mid-request
+
+
+def test_ctrl_c_lets_requests_in_flight_finish(start_locust):
+    proc, results = start_locust(_long_requests_with_a_quick_user(speed=10), "--stop-timeout", "60")
+    wait_for_records(results, at_least=2)
+    output = interrupt(proc)
+    records, info = _records_and_info(results)
+    assert info["workers"][0]["requests_sent"] == len(records), output
+    assert (records.error == "").all()  # nothing cut: Ctrl-C waits up to the stop timeout
+    assert (records.workload == "chat").sum() >= 3
