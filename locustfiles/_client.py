@@ -74,9 +74,10 @@ class HostConnection:
             headers={"Content-Type": "application/json", "Accept-Encoding": "identity", **headers},
         )
 
-    def post(self, path: str, body: bytes) -> HTTPSocketPoolResponse:
+    def post(self, path: str, body: bytes, request_id: str = "") -> HTTPSocketPoolResponse:
         """Send a POST and return once the response headers have arrived."""
-        return self._client.request("POST", self.base_path + path, body=body)
+        headers = {"X-Request-Id": request_id} if request_id else None
+        return self._client.request("POST", self.base_path + path, body=body, headers=headers)
 
     def get(self, path: str) -> HTTPSocketPoolResponse:
         """Send a GET and return once the response headers have arrived."""
@@ -86,8 +87,11 @@ class HostConnection:
         self._client.close()
 
 
-def exchange(conn: HostConnection, api: Api, endpoint: str, path: str, body: Mapping[str, Any]) -> Exchange:
-    """Send one LLM request and read its response to the end, timing it.
+def exchange(
+    conn: HostConnection, api: Api, endpoint: str, path: str, body: Mapping[str, Any], request_id: str = ""
+) -> Exchange:
+    """Send one LLM request and read its response to the end, timing it. ``request_id`` goes out as
+    ``X-Request-Id`` (``<session_id>/<step>``), so a server's logs or trace can be joined to the records.
 
     Never raises for a server or network failure: those come back as an ``Exchange`` with an error
     class. A greenlet kill (the run stopping) raises ``RequestCancelled`` carrying the partial exchange.
@@ -101,7 +105,7 @@ def exchange(conn: HostConnection, api: Api, endpoint: str, path: str, body: Map
     reply = Reply()
     response: HTTPSocketPoolResponse | None = None
     try:
-        response = conn.post(path, payload)
+        response = conn.post(path, payload, request_id)
         status = response.status_code
         if status != 200:
             detail = error_message(response.read(ERROR_BODY_LIMIT))

@@ -116,7 +116,8 @@ class LLMUser(User):
         node.sink.request_started()
         refused = False
         try:
-            result = exchange(node.connection(target, wl.options), self.api, wl.endpoint, self.path, body)
+            result = exchange(node.connection(target, wl.options), self.api, wl.endpoint, self.path, body,
+                              f"{session_id}/{step}")
             refused = result.error is ErrorClass.CONNECT
         except RequestCancelled as cancelled:
             self._record(session_id, step, model, target.name, sampling.num_predict, stream, cancelled.exchange)
