@@ -22,8 +22,11 @@ CURVE_COLUMNS = ["level", "x", "wall_s", "agg_tok_s", "req_s", "per_req_tok_s", 
 
 
 def labels(analyses: Sequence[Analysis]) -> list[str]:
-    """Run names, made unique by position where two runs share a name."""
-    names = [a.run.name for a in analyses]
+    """Run names: a run's variant (e.g. "4-slots") when every run has a distinct one, else the run's name;
+    made unique by position where two runs share a name."""
+    variants = [a.run.info.get("variant") for a in analyses]
+    use_variants = all(variants) and len(set(variants)) == len(variants)
+    names = [str(v) for v in variants] if use_variants else [a.run.name for a in analyses]
     return [n if names.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(names)]
 
 

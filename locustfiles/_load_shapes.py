@@ -20,6 +20,7 @@ Levels = Annotated[tuple[Users, ...], Field(min_length=1, max_length=1000)]
 
 class _Shape(Model):
     stop_timeout: duration_field() = 120.0  # how long in-flight work may finish once the run ends
+    warmup: int_between(0, 10_000) = 0  # requests sent at once before the plan, recorded as warm-up
 
 
 class Steady(_Shape):
@@ -90,6 +91,12 @@ class Arrivals(_Shape):
     stages: Annotated[tuple[ArrivalStage, ...], Field(min_length=1, max_length=1000)]
     process: Literal["poisson", "constant"] = "poisson"
     max_users: Users = 100  # the pool of users that serve arrivals
+
+    @model_validator(mode="after")
+    def _check(self) -> Arrivals:
+        if self.warmup:
+            raise FieldProblem("open-loop arrivals take no warm-up round: start with a short low-rate stage", "warmup")
+        return self
 
 
 class Burst(Model):

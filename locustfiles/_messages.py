@@ -16,6 +16,8 @@ RECORDS: Final = "llm_records"
 FLUSH: Final = "llm_flush"
 #: master → workers: release the next closed round of a concurrency level.
 ROUND: Final = "llm_round"
+#: master → workers: the open-loop arrival rate from now on (this worker's share).
+ARRIVALS: Final = "llm_arrivals"
 
 
 class ScenarioMessage(TypedDict):
@@ -39,5 +41,10 @@ class FlushMessage(TypedDict):
 
 
 class RoundMessage(TypedDict):
-    level: int  # the concurrency level
-    round: int  # 1-based round within the level
+    round_id: int  # grows with every round of the run
+    label: str  # the stage, e.g. c4/r2
+    open_all: bool  # the rounds are over (warm-up done): users run freely from now on
+
+
+class ArrivalsMessage(TypedDict):
+    rate: float  # arrivals per second on the receiving node

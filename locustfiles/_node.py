@@ -20,6 +20,8 @@ from locust.env import Environment
 from analysis.schema import Api
 
 from ._client import HostConnection
+from ._load_shapes import Arrivals, Probe, Rounds
+from ._pacing import ArrivalStream, ClosedLoop, Pacer, RoundGate
 from ._protocol import Sampling
 from ._records import RecordSink
 from ._routing import Policy, Router, Target
@@ -40,6 +42,7 @@ class Node:
     scenario: Scenario
     router: Router
     sink: RecordSink
+    pacer: Pacer = field(default_factory=ClosedLoop)
     api_keys: dict[str, str] = field(default_factory=dict)  # host name → bearer token, from this node's env
     _connections: dict[tuple[str, float, float], HostConnection] = field(default_factory=dict)
     _prompt_cursors: dict[str, Iterator[int]] = field(default_factory=dict)
@@ -78,7 +81,13 @@ class Node:
             conn = self._connections[key] = HostConnection(target.url, options.connect_timeout, options.timeout, headers)
         return conn
 
+    def pacer_session_done(self) -> None:
+        """A paced session ended: in closed rounds ship its records now, so the next round starts sooner."""
+        if isinstance(self.pacer, RoundGate):
+            self.sink.flush()
+
     def close(self) -> None:
+        self.pacer.close()
         self.sink.close()
         for conn in self._connections.values():
             conn.close()
@@ -126,8 +135,19 @@ def build_node(
         scenario=scenario,
         router=Router(targets, Policy(scenario.routing), random.Random(seed)),
         sink=RecordSink(send, run_id, worker),
+        pacer=pacer_for(scenario, random.Random(seed + 1)),
         api_keys=api_keys,
     )
+
+
+def pacer_for(scenario: Scenario, rng: random.Random) -> Pacer:
+    """How the scenario's load paces sessions on a node."""
+    load = scenario.load
+    if isinstance(load, (Rounds, Probe)) or load.warmup:
+        return RoundGate()
+    if isinstance(load, Arrivals):
+        return ArrivalStream(load.process, rng)
+    return ClosedLoop()
 
 
 def node_of(environment: Environment) -> Node:

@@ -28,6 +28,7 @@ from . import _messages
 from ._embedded import EmbeddedServer, EmbeddedServerError, server_argv
 from ._node import ATTRIBUTE as NODE_ATTRIBUTE
 from ._node import Node, build_node
+from ._pacing import ArrivalStream, RoundGate
 from ._probe import HostUnreachable, probe
 from ._run import ATTRIBUTE as RUN_ATTRIBUTE
 from ._run import Run, run_of
@@ -56,6 +57,8 @@ def add_arguments(parser: LocustArgumentParser) -> None:
                        help="Where run directories are written (default: results/)")
     group.add_argument("--api-key", default="", env_var="LOCUST_LLM_API_KEY", is_secret=True,
                        help="Bearer token sent to every host (prefer api_key_env in the scenario); never recorded")
+    group.add_argument("--run-id", default="", include_in_web_ui=False,
+                       help="Name the run directory (default: a timestamp and the scenario's name)")
     group.add_argument("--no-report", action="store_true", default=False, include_in_web_ui=False,
                        help="Do not write the analysis report at the end of a headless run")
 
@@ -149,7 +152,9 @@ class Controller:
         """Open the run directory and tell every node what to run."""
         assert self.scenario is not None
         env = self.environment
-        run = Run(env, self.scenario, self.host_info, Path(self.options.results_dir), self.options.variant or None)
+        opts = self.options
+        run = Run(env, self.scenario, self.host_info, Path(opts.results_dir), opts.variant or None, opts.run_id or None)
+        opts.run_id = ""  # a name is for one run: the next (web UI) run gets its own
         setattr(env, RUN_ATTRIBUTE, run)
         message = _messages.ScenarioMessage(run_id=run.run_id, scenario=self.scenario.to_payload(),
                                             hosts=self.host_urls)
@@ -231,13 +236,17 @@ def _fail(message: str) -> None:
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
     controller = controller_of(environment)
     runner = environment.runner
+    node_messages = {_messages.FLUSH: _on_flush_message, _messages.ROUND: _on_round_message,
+                     _messages.ARRIVALS: _on_arrivals_message}
     if isinstance(runner, WorkerRunner):
         runner.register_message(_messages.SCENARIO, _on_scenario_message)
-        runner.register_message(_messages.FLUSH, _on_flush_message)
+        for kind, handler in node_messages.items():
+            runner.register_message(kind, handler)
         return
     runner.register_message(_messages.RECORDS, _on_records_message)
     if isinstance(runner, LocalRunner):
-        runner.register_message(_messages.FLUSH, _on_flush_message)
+        for kind, handler in node_messages.items():
+            runner.register_message(kind, handler)
     if environment.parsed_options.headless:
         # Locust installs its SIGTERM handler only after a headless shape run has ended; until then
         # SIGTERM would kill the process with the run's files half-written.
@@ -308,3 +317,15 @@ def _on_flush_message(environment: Environment, msg: Message, **_kwargs: Any) ->
     node: Node | None = getattr(environment, NODE_ATTRIBUTE, None)
     if node is not None:
         node.sink.flush(token=msg.data["token"])
+
+
+def _on_round_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:
+    node: Node | None = getattr(environment, NODE_ATTRIBUTE, None)
+    if node is not None and isinstance(node.pacer, RoundGate):
+        node.pacer.release(msg.data["round_id"], msg.data["open_all"])
+
+
+def _on_arrivals_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:
+    node: Node | None = getattr(environment, NODE_ATTRIBUTE, None)
+    if node is not None and isinstance(node.pacer, ArrivalStream):
+        node.pacer.set_rate(msg.data["rate"])

@@ -47,12 +47,13 @@ class Run:
         hosts: list[HostInfo],
         results_dir: Path,
         variant: str | None,
+        run_id: str | None = None,
     ) -> None:
         self.environment = environment
         self.scenario = scenario
-        self.run_id = new_run_id(results_dir, scenario.name, variant)
+        self.run_id = run_id or new_run_id(results_dir, scenario.name, variant)
         self.dir = results_dir / self.run_id
-        self.dir.mkdir(parents=True)
+        self.dir.mkdir(parents=True)  # an existing directory is an error: a run never overwrites another
         if scenario.source is not None:
             (self.dir / "scenario.yaml").write_text(scenario.source.text, encoding="utf-8")
         self.store = RecordStore(self.dir / REQUESTS_FILE, self.run_id)

@@ -47,7 +47,7 @@ class Stage:
     users: int | None
     rate: float | None
     t_begin: float
-    warmup_s: float = 0.0
+    warmup_s: float | None = 0.0  # None: the whole stage
 
 
 class StageLog:
@@ -60,9 +60,9 @@ class StageLog:
         self._file.flush()
         self.current: Stage | None = None
 
-    def begin(self, stage: str, mode: str, users: int | None, rate: float | None = None, warmup_s: float = 0.0,
-              at: float | None = None) -> None:
-        """End the current stage (if any) and begin a new one."""
+    def begin(self, stage: str, mode: str, users: int | None, rate: float | None = None,
+              warmup_s: float | None = 0.0, at: float | None = None) -> None:
+        """End the current stage (if any) and begin a new one; ``warmup_s=None``: all of it is warm-up."""
         now = time.time() if at is None else at
         self.end(now)
         self.current = Stage(stage, mode, users, rate, now, warmup_s)
@@ -73,8 +73,9 @@ class StageLog:
         if stage is None or self._file is None:
             return
         t_end = time.time() if at is None else at
+        warmup_s = round(t_end - stage.t_begin, 6) if stage.warmup_s is None else stage.warmup_s
         self._writer.writerow([stage.stage, stage.mode, _cell(stage.users), _cell(stage.rate),
-                               round(stage.t_begin, 6), round(t_end, 6), stage.warmup_s])
+                               round(stage.t_begin, 6), round(t_end, 6), warmup_s])
         self._file.flush()
 
     def close(self) -> None:

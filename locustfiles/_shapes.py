@@ -1,8 +1,9 @@
 """Load shapes from the scenario's ``load:`` section, as one Locust ``LoadTestShape``.
 
 A scenario's load becomes a plan: a list of phases (a steady load, the steps of ``stages``, the
-levels of a concurrency sweep, a queue-probe burst), each with a user count, a spawn rate and an end
-(a duration, or a number of completed requests). The shape runs on the master (or local runner),
+levels of a concurrency sweep, the closed rounds of each level, a queue-probe burst, open-loop arrival
+stages), each with a user count, a spawn rate and an end (a duration, or a number of completed
+requests). Closed rounds and arrivals also pace the users' sessions (``_pacing``) through messages. The shape runs on the master (or local runner),
 writes a ``stages.csv`` row per phase and ends every run the same graceful way: users are ramped down
 to zero, each finishing the request it has in flight (up to the stop timeout), every worker is asked
 to ship its last records, and only then does the test stop — so the requests in flight at the end are
@@ -20,7 +21,8 @@ from typing import Final
 from locust import LoadTestShape
 
 from ._run import Run, run_of
-from ._load_shapes import LoadShape, Probe, Stages, Steady, Sweep
+from . import _messages
+from ._load_shapes import Arrivals, LoadShape, Probe, Rounds, Stages, Steady, Sweep
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +35,31 @@ class Phase:
     """One step of the plan."""
 
     label: str
-    mode: str  # steady, stage, level, probe
+    mode: str  # warmup, steady, stage, level, round, probe, arrivals
     users: int
     spawn_rate: float
     duration: float | None = None  # seconds; None with requests=None: until stopped
     requests: int | None = None  # ends once this many requests have completed in the phase
     warmup_s: float = 0.0
+    rate: float | None = None  # open-loop arrivals per second (the whole run's, split across nodes)
+
+    @property
+    def is_round(self) -> bool:
+        """A closed round: released once every user is up, it ends when each has had its session."""
+        return self.mode in ("warmup", "round", "probe")
 
 
 def plan(
     load: LoadShape, users: int | None = None, spawn_rate: float | None = None, duration: float | None = None
 ) -> list[Phase]:
     """The phases of a scenario's load; the arguments override a steady load (``-u``, ``-r``, ``-t``).
-    An unset spawn rate starts every user of a phase at once."""
+    An unset spawn rate starts every user of a phase at once. ``load.warmup`` requests go first, at once
+    (one closed round), so that model loading and cold caches stay out of the measured phases."""
+    warmup = [Phase("warmup", "warmup", load.warmup, float(load.warmup), requests=load.warmup)] if load.warmup else []
+    return warmup + _measured(load, users, spawn_rate, duration)
+
+
+def _measured(load: LoadShape, users: int | None, spawn_rate: float | None, duration: float | None) -> list[Phase]:
     if isinstance(load, Steady):
         n = users or load.users
         return [Phase("steady", "steady", n, spawn_rate or load.spawn_rate or n, duration or load.duration)]
@@ -61,10 +75,21 @@ def plan(
                   load.settle)
             for level in load.levels
         ]
+    if isinstance(load, Rounds):
+        return [
+            Phase(f"c{level}/r{r}", "round", level, float(level), requests=level)
+            for level in load.levels
+            for r in range(1, load.rounds + 1)
+        ]
     if isinstance(load, Probe):
         burst = load.requests
-        return [Phase(f"burst{burst}", "probe", burst, float(burst), None, burst)]
-    raise ValueError(f"load shape {load.shape!r} is not run by ScenarioShape")
+        return [Phase(f"burst{burst}", "probe", burst, float(burst), requests=burst)]
+    if isinstance(load, Arrivals):
+        return [
+            Phase(f"a{i + 1}-{s.rate:g}/s", "arrivals", load.max_users, float(load.max_users), s.duration, rate=s.rate)
+            for i, s in enumerate(load.stages)
+        ]
+    raise ValueError(f"unknown load shape {load.shape!r}")
 
 
 class ScenarioShape(LoadTestShape):
@@ -79,8 +104,11 @@ class ScenarioShape(LoadTestShape):
 
     def _reset(self) -> None:
         self._index = -1
+        self._begun = False
         self._phase_start = 0.0
         self._phase_received = 0
+        self._round_id = 0
+        self._gate_open = False
         self._drain_token: int | None = None
         self._drain_deadline = 0.0
 
@@ -93,21 +121,39 @@ class ScenarioShape(LoadTestShape):
         if run is None:  # the first tick comes before the test (and so the run) has started
             return self.phases[0].users, self.phases[0].spawn_rate
         while self._index < len(self.phases):
-            if self._index >= 0 and not self._phase_over(run):
+            if self._index >= 0:
                 phase = self.phases[self._index]
-                return phase.users, phase.spawn_rate
+                if not self._begun and self.get_current_user_count() >= phase.users:
+                    self._begin(run, phase)  # a round is released once all its users are up
+                if not self._begun or not self._phase_over(run):
+                    return phase.users, phase.spawn_rate
             self._index += 1
-            if self._index < len(self.phases):
+            self._begun = False
+            if self._index < len(self.phases) and not self.phases[self._index].is_round:
                 self._begin(run, self.phases[self._index])
         return self._drain(run)
 
     def _begin(self, run: Run, phase: Phase) -> None:
-        log.info("stage %s: %d users", phase.label, phase.users)
+        log.info("stage %s: %d users%s", phase.label, phase.users, f", {phase.rate:g} arrivals/s" if phase.rate else "")
         # The first phase's users were started by the tick before the run existed: it began with the run.
-        begin = run.info["started_at"] if self._index == 0 else time.time()
-        run.stages.begin(phase.label, phase.mode, phase.users, warmup_s=phase.warmup_s, at=begin)
+        begin = run.info["started_at"] if self._index == 0 and not phase.is_round else time.time()
+        warmup_s = None if phase.mode == "warmup" else phase.warmup_s
+        run.stages.begin(phase.label, phase.mode, phase.users, phase.rate, warmup_s=warmup_s, at=begin)
+        self._begun = True
         self._phase_start = time.monotonic() - (time.time() - begin)
         self._phase_received = run.store.received
+        if phase.is_round or (self._round_id and not self._gate_open):
+            # Release the round; the first phase after the rounds (e.g. warm-up) opens the gate for good.
+            self._round_id += 1
+            self._gate_open = not phase.is_round
+            message = _messages.RoundMessage(round_id=self._round_id, label=phase.label, open_all=self._gate_open)
+            self.runner.send_message(_messages.ROUND, message)
+        if phase.rate is not None:
+            self._send_rate(run, phase.rate)
+
+    def _send_rate(self, run: Run, rate: float) -> None:
+        share = rate / max(1, len(run.live_workers()))
+        self.runner.send_message(_messages.ARRIVALS, _messages.ArrivalsMessage(rate=share))
 
     def _phase_over(self, run: Run) -> bool:
         phase = self.phases[self._index]
@@ -118,6 +164,8 @@ class ScenarioShape(LoadTestShape):
     def _drain(self, run: Run) -> tuple[int, float] | None:
         if self._drain_token is None and self._drain_deadline == 0.0:
             log.info("load plan complete: stopping users, letting requests in flight finish")
+            if any(p.rate is not None for p in self.phases):
+                self._send_rate(run, 0.0)
             run.stages.begin("drain", "drain", 0)
             self._drain_deadline = time.monotonic() + (self.runner.environment.stop_timeout or 0) + 60
         if self.get_current_user_count() > 0 and time.monotonic() < self._drain_deadline:

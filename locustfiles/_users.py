@@ -56,18 +56,30 @@ class LLMUser(User):
         self.api = self.node.api
         self.path = endpoint_path(self.api, self.workload.endpoint)
         self.tools = tuple(tool.model_dump(mode="json") for tool in getattr(self.workload, "tools", ()))
+        # Paced sessions: the turn this user took last, and when its current session was due.
+        self.turn = getattr(self.node.pacer, "released", 0)  # a user spawned mid-rounds waits for the next
+        self.session_due: float | None = None
 
     def wait_time(self) -> float:
+        return 0.0 if self.node.pacer.paced else self.between_sessions()
+
+    def between_sessions(self) -> float:
+        """The wait between two sessions of a closed-loop user."""
         return 0.0
 
     @task
     def session(self) -> None:
-        """One session: a conversation, an agent job or a batch."""
+        """One session (a conversation, an agent job or a batch), when the load's pacing allows it."""
+        self._state = LOCUST_STATE_WAITING  # nothing in flight while waiting for a turn: a stop ends us
+        self.turn, self.session_due = self.node.pacer.wait_turn(self.turn)
+        self.stop_if_stopping()
+        self._state = LOCUST_STATE_RUNNING
         session_id = self.node.new_session_id(self.user_id)
         try:
             self.run_session(session_id, self.pick_model())
         finally:
             self.node.router.end_session(session_id)
+            self.node.pacer_session_done()
 
     def run_session(self, session_id: str, model: str) -> None:
         raise NotImplementedError
@@ -149,7 +161,7 @@ class LLMUser(User):
                 endpoint=self.path,
                 model=model,
                 stream=stream,
-                t_scheduled=None,
+                t_scheduled=self._take_due(),
                 t_start=ex.t_start,
                 t_first_token=ex.t_first_token,
                 t_first_thinking=ex.t_first_thinking,
@@ -181,6 +193,11 @@ class LLMUser(User):
             fire(request_type=LocustEntry.TTFT, name=name, response_time=(ex.t_first_token - ex.t_start) * 1000,
                  response_length=0, exception=None, context={})
 
+    def _take_due(self) -> float | None:
+        """When the session was due, for its first request only (open-loop arrivals)."""
+        due, self.session_due = self.session_due, None
+        return due
+
     def report_session(self, entry: LocustEntry, model: str, host: str, started: float, output_tokens: int,
                        failed: bool) -> None:
         """Put a whole agent job or batch into Locust's statistics as its own entry."""
@@ -197,7 +214,7 @@ class LLMUser(User):
 class ChatUser(LLMUser):
     """Multi-turn chat: growing history, human think time between turns, a new conversation after T turns."""
 
-    def wait_time(self) -> float:
+    def between_sessions(self) -> float:
         return float(self.workload.think_time.sample(self.rng))
 
     def run_session(self, session_id: str, model: str) -> None:
@@ -249,7 +266,7 @@ class AgentLoopUser(LLMUser):
 class BatchUser(LLMUser):
     """Bursts of ``batch_size`` requests fired at once; the batch's wall time is its own Locust entry."""
 
-    def wait_time(self) -> float:
+    def between_sessions(self) -> float:
         return float(self.workload.pause.sample(self.rng))
 
     def run_session(self, session_id: str, model: str) -> None:
