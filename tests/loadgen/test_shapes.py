@@ -1,0 +1,142 @@
+"""Every load shape with a real Locust runner against the emulator, checked from the records and stages.csv."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.loadgen.conftest import ROOT, emulator_scenario
+
+pytestmark = pytest.mark.integration
+
+ONE_TURN = {"name": "chat", "kind": "chat", "turns": 1, "think_time": 0}
+
+
+def in_flight_at(records: pd.DataFrame, t: float) -> int:
+    """Requests the clients had open at time ``t``."""
+    return int(((records.t_start <= t) & (records.t_end > t)).sum())
+
+
+def test_stages_hold_each_user_count(run_locust):
+    load = {"shape": "stages", "stages": [{"users": 2, "duration": "3s"}, {"users": 5, "duration": "3s"}]}
+    run = run_locust(emulator_scenario([ONE_TURN], num_parallel=8, load=load))
+    stages = run.stages.set_index("stage")
+    assert list(stages.index) == ["s1-u2", "s2-u5", "drain"]
+    for name, users in (("s1-u2", 2), ("s2-u5", 5)):
+        stage = stages.loc[name]
+        # Closed loop: in the middle of a stage, as many requests are open as there are users.
+        samples = np.linspace(stage.t_begin + 1.0, stage.t_end - 0.3, 12)
+        assert np.median([in_flight_at(run.records, t) for t in samples]) == users
+    assert run.info["workers"][0]["requests_sent"] == len(run.records)
+
+
+def test_sweep_levels_with_a_request_count_and_a_settle_period(run_locust):
+    load = {"shape": "sweep", "levels": [1, 3], "level_requests": 12, "settle": "0.5s"}
+    run = run_locust(emulator_scenario([ONE_TURN], num_parallel=4, load=load))
+    stages = run.stages.set_index("stage")
+    assert list(stages.index[:2]) == ["c1", "c3"]
+    assert (stages.loc[["c1", "c3"], "warmup_s"] == 0.5).all()
+    assert (stages.loc[["c1", "c3"], "mode"] == "level").all()
+    for name in ("c1", "c3"):
+        stage = stages.loc[name]
+        ended = run.records[(run.records.t_end >= stage.t_begin) & (run.records.t_end <= stage.t_end)]
+        assert len(ended) >= 12  # the level lasted until its 12 requests were recorded
+
+
+def test_rounds_fire_exactly_n_at_once_and_wait_for_all(run_locust):
+    load = {"shape": "rounds", "levels": [1, 2, 4], "rounds": 2, "warmup": 1}
+    run = run_locust(emulator_scenario([ONE_TURN], num_parallel=2, load=load))
+    stages = run.stages[run.stages["mode"] == "round"]
+    assert stages.stage.tolist() == ["c1/r1", "c1/r2", "c2/r1", "c2/r2", "c4/r1", "c4/r2"]
+    warmup = run.stages.set_index("stage").loc["warmup"]
+    assert warmup.warmup_s == pytest.approx(warmup.t_end - warmup.t_begin)  # the whole stage is warm-up
+    previous_end = 0.0
+    for stage in stages.itertuples():
+        inside = run.records[(run.records.t_start >= stage.t_begin) & (run.records.t_start < stage.t_end)]
+        assert len(inside) == stage.users, stage.stage
+        assert inside.t_start.max() - inside.t_start.min() < 0.2  # all at once
+        assert inside.t_start.min() >= previous_end  # after every request of the last round ended
+        previous_end = inside.t_end.max()
+    assert len(run.records) == 1 + 2 * (1 + 2 + 4)  # warm-up + the rounds
+
+
+@pytest.mark.parametrize("process", ["poisson", "constant"])
+def test_open_loop_arrivals_follow_the_rate(run_locust, process):
+    rate, seconds = 25.0, 6
+    load = {"shape": "arrivals", "process": process, "max_users": 20,
+            "stages": [{"rate": rate, "duration": f"{seconds}s"}]}
+    quick = {**ONE_TURN, "options": {"num_predict": 4}}
+    run = run_locust(emulator_scenario([quick], num_parallel=16, load=load))
+    due = run.records.t_scheduled.dropna().sort_values().to_numpy()
+    gaps = np.diff(due)
+    assert len(due) == pytest.approx(rate * seconds, rel=0.25)
+    assert gaps.mean() == pytest.approx(1 / rate, rel=0.15)
+    cv = gaps.std() / gaps.mean()  # Poisson arrivals: exponential gaps, coefficient of variation 1
+    assert (0.75 < cv < 1.25) if process == "poisson" else cv < 0.1
+    lag = run.records.t_start - run.records.t_scheduled
+    assert (lag >= -0.001).all() and lag.median() < 0.05  # enough idle users: sent when due
+    assert run.stages.set_index("stage").loc["a1-25/s", "rate"] == rate
+
+
+def test_arrivals_beyond_the_user_pool_show_as_scheduling_lag(run_locust):
+    load = {"shape": "arrivals", "max_users": 2, "stages": [{"rate": 20, "duration": "3s"}]}
+    run = run_locust(emulator_scenario([ONE_TURN], num_parallel=2, speed=5, load=load))
+    lag = (run.records.t_start - run.records.t_scheduled).dropna().sort_values()
+    # Two users cannot keep up with 20 arrivals/s of ~0.5 s requests: later arrivals wait longer.
+    assert lag.iloc[-1] > 1.0 and lag.iloc[-1] > 10 * max(lag.iloc[0], 0.01)
+
+
+def test_queue_probe_finds_503s_only_while_the_model_loads(run_locust):
+    # Ollama bounds only the scheduler queue, which requests for a model that is still loading pass
+    # through: a burst at a cold model overflows it; the same burst at a loaded model just queues.
+    host = {"name": "emu", "embedded": "emulator",
+            "settings": {"num_parallel": 1, "max_queue": 3, "preset": "m1", "speed": 20, "tune": {"load_s": 40}}}
+    burst = {"shape": "probe", "burst": {"slots": 1, "max_queue": 3, "margin": 4}}
+    cold = run_locust(emulator_scenario([ONE_TURN], hosts=[host], load=burst))
+    warm = run_locust(emulator_scenario([ONE_TURN], hosts=[host], load={**burst, "warmup": 1}))
+    assert len(cold.records) == 8 and len(warm.records) == 9
+    assert (cold.records.error == "busy_503").sum() == 8 - 1 - 3  # one loads, three wait in the queue
+    assert (warm.records.error == "").all()
+    assert cold.stages.set_index("stage").loc["burst8", "mode"] == "probe"
+
+
+def test_headless_run_writes_its_report(tmp_path, scenario_file):
+    path = scenario_file(emulator_scenario([ONE_TURN], load={"users": 1, "duration": "2s"},
+                                           slo={"e2e_p95": "1ms"}))
+    proc = subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles"), "--scenario", str(path),
+                           "--headless", "--results-dir", str(tmp_path / "r")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    (run_dir,) = (tmp_path / "r").iterdir()
+    assert {"report.html", "report.md", "summary.json"} <= {p.name for p in run_dir.iterdir()}
+    assert proc.returncode == 1, proc.stderr  # the 1 ms e2e SLO failed, and the exit code says so
+
+
+def test_seed_sweep_demo_reproduces_the_m1_table(tmp_path):
+    scenario = yaml.safe_load((ROOT / "scenarios" / "seed-sweep.yaml").read_text())
+    scenario["hosts"][0]["settings"]["speed"] = 10  # same ratios, ten times faster
+    scenario["workloads"][0]["prompts"] = {"inline": scenario["workloads"][0]["prompts"]}
+    path = tmp_path / "seed-sweep.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    results = tmp_path / "results"
+    proc = subprocess.run([sys.executable, "-m", "locustfiles", "run", str(path), "--results-dir", str(results)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (compare,) = results.glob("*-compare/compare.json")
+    summary = json.loads(compare.read_text())
+    targets = {t["run"]: t for t in summary["targets"]}
+    curves = pd.DataFrame(summary["curves"])
+    one, four = curves[curves.run == "1-slot"].set_index("x"), curves[curves.run == "4-slots"].set_index("x")
+    assert (targets["1-slot"]["slots"], targets["4-slots"]["slots"]) == (1, 4)
+    assert targets["1-slot"]["serial"] and not targets["4-slots"]["serial"]
+    assert one.wall_s[8] / one.wall_s[1] == pytest.approx(8, rel=0.10)  # queued: wall time grows with N
+    assert one.per_req_tok_s[8] / one.per_req_tok_s[1] == pytest.approx(1, rel=0.10)  # at solo speed
+    assert four.agg_tok_s[4] / four.agg_tok_s[1] == pytest.approx(1.8, rel=0.10)  # M1: ~1.8x at 4 slots
+    assert four.per_req_tok_s[4] / four.per_req_tok_s[1] == pytest.approx(0.45, rel=0.15)  # each at half speed
+    assert Path(results.glob("*-compare").__next__() / "compare.html").exists()
