@@ -92,7 +92,10 @@ class Run:
     def on_records(self, message: RecordsMessage) -> None:
         self.store.write_batch(message)
         if message["run_id"] == self.run_id:
-            self.live.add_rows(message["rows"])
+            try:
+                self.live.add_rows(message["rows"])
+            except Exception:  # the view must never cost a record: the sink would resend the written batch
+                log.exception("the live LLM view could not count a batch of records (requests.csv has them)")
         if token := message["flush_token"]:
             self._flush_replies[message["worker"]] = token
 

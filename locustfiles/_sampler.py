@@ -166,7 +166,7 @@ class ServerSampler:
         while True:
             try:
                 samples = self._poll(kind, name, base, total_slots)
-            except OSError as e:
+            except (OSError, ValueError) as e:  # no answer, or one that is not what the server should say
                 if answering:
                     log.info("server metrics: %s does not answer (%s); skipping it until it does", name, e)
                 answering, samples = False, []
