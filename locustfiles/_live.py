@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from analysis.schema import RECORD_COLUMNS, ErrorClass
 from analysis.svg import Rule, Series, chart
 
+from ._records import FLUSH_INTERVAL
 from ._sampler import Sample
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ ESTIMATE_EVERY_S: Final = 5.0
 STALE_S: Final = 5.0  # a server sample older than this no longer says what is busy "now"
 TIMELINE_POINTS: Final = 900
 SMOOTH_S: Final = 10.0  # the chart's tok/s is a trailing mean over this long
+LAG_S: Final = FLUSH_INTERVAL + 1.0  # records reach the master up to a batch interval after they end
 NO_VALUE: Final = "-"
 
 #: What the slot estimate needs of a request: ``derive`` turns these into its busy interval.
@@ -344,15 +346,17 @@ class LiveStats:
         return f"{seconds_busy / self._window(now):.1f} (avg {self.window_s:g} s)"
 
     def tok_s_chart(self, now: float) -> str:
-        """Aggregate output tok/s over time per host and model (a trailing ``SMOOTH_S`` mean), as SVG."""
+        """Aggregate output tok/s over time per host and model (a trailing ``SMOOTH_S`` mean), as SVG.
+        The last ``LAG_S`` are left out: their records may still be on their way."""
         self.refresh(now)
         series = []
         for (host, model), target in sorted(self._targets.items()):
-            times, tokens = target.tokens.points()
-            k = max(1, round(SMOOTH_S / target.tokens.width))
+            width = target.tokens.width
+            complete = max(0, int((now - LAG_S - target.tokens.t0) // width))
+            times, tokens = (part[:complete] for part in target.tokens.points())
+            k = max(1, round(SMOOTH_S / width))
             values = [t or 0.0 for t in tokens]
-            smooth = [sum(values[max(0, i - k + 1): i + 1]) / (min(k, i + 1) * target.tokens.width)
-                      for i in range(len(values))]
+            smooth = [sum(values[max(0, i - k + 1): i + 1]) / (min(k, i + 1) * width) for i in range(len(values))]
             series.append(Series(f"{host} {model}", times, smooth, kind="step"))
         return chart(series, title=f"Aggregate output tok/s ({SMOOTH_S:g} s mean)",
                      x_label="seconds since the run started", y_label="tok/s")
