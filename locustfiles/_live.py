@@ -20,7 +20,7 @@ import math
 import statistics
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from analysis.schema import RECORD_COLUMNS, ErrorClass
@@ -358,7 +358,7 @@ class LiveStats:
             values = [t or 0.0 for t in tokens]
             smooth = [sum(values[max(0, i - k + 1): i + 1]) / (min(k, i + 1) * width) for i in range(len(values))]
             series.append(Series(f"{host} {model}", times, smooth, kind="step"))
-        return chart(series, title=f"Aggregate output tok/s ({SMOOTH_S:g} s mean)",
+        return chart(self._until(now, series), title=f"Aggregate output tok/s ({SMOOTH_S:g} s mean)",
                      x_label="seconds since the run started", y_label="tok/s")
 
     def busy_chart(self, now: float) -> str:
@@ -377,8 +377,13 @@ class LiveStats:
             if target.estimate is not None and target.estimate.value is not None:
                 rules.append(Rule(float(target.estimate.value),
                                   f"{host} {model}: {slots_text(target.estimate)} slots inferred"))
-        return chart(series, title="Busy sequences", x_label="seconds since the run started",
+        return chart(self._until(now, series), title="Busy sequences", x_label="seconds since the run started",
                      y_label="sequences", rules=rules)
+
+    def _until(self, now: float, series: list[Series]) -> list[Series]:
+        """``series`` with a missing value at ``now`` (drawn as nothing), so both charts span the run so far."""
+        end = now - self.started_at
+        return [replace(s, x=[*s.x, end], y=[*s.y, None]) for s in series]
 
 
 def _failures(failures: Counter[str]) -> str:
