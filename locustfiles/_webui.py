@@ -47,6 +47,9 @@ RUN_FILES: Final = (REQUESTS_FILE, SERVER_METRICS_FILE, STAGES_FILE, RUN_FILE)
 REPORT_TIMEOUT_S: Final = 300.0
 #: The options a form submission may change that decide what the next run loads.
 SCENARIO_OPTIONS: Final = ("scenario", "variant", "hosts")
+#: What a scenario's load plan reads: the command line's values, never those a previous form left behind
+#: (Locust writes the form's user count into the options after the run has been planned).
+PLAN_OPTIONS: Final = ("num_users", "spawn_rate")
 SECRET_OPTIONS: Final = ("api_key",)
 
 
@@ -88,6 +91,7 @@ def attach(environment: Environment, controller: Controller) -> None:
     ui = environment.web_ui
     assert ui is not None
     start_scenario = controller.options.scenario
+    plan_options = {name: getattr(controller.options, name) for name in PLAN_OPTIONS}
     ui.template_args.update(
         extended_tabs=[{"title": "LLM", "key": TAB}],
         extended_tables=[{"key": TAB, "structure": [{"key": k, "title": t} for k, t in TABLE_COLUMNS]}],
@@ -118,7 +122,7 @@ def attach(environment: Environment, controller: Controller) -> None:
     @ui.auth_required_if_enabled
     @wraps(swarm)
     def swarm_with_scenario() -> Any:
-        return _load_picked_scenario(environment, controller, start_scenario) or swarm()
+        return _load_picked_scenario(environment, controller, start_scenario, plan_options) or swarm()
 
     ui.app.view_functions["locust.swarm"] = swarm_with_scenario
 
@@ -144,9 +148,11 @@ def _refusal(environment: Environment, message: str) -> Response:
     return jsonify({"success": False, "message": message, "host": environment.host})
 
 
-def _load_picked_scenario(environment: Environment, controller: Controller, start_scenario: str) -> Response | None:
-    """Before a test starts from the form: load the scenario, variant and hosts it names; a refusal if
-    they do not load. A submission while a test runs only changes its user count and is left alone."""
+def _load_picked_scenario(environment: Environment, controller: Controller, start_scenario: str,
+                          plan_options: dict[str, Any]) -> Response | None:
+    """Before a test starts from the form: load the scenario, variant and hosts it names (planned with
+    ``plan_options``); a refusal if they do not load. A submission while a test runs only changes its
+    user count and is left alone."""
     if any(request.form.get(name) == "" for name in SECRET_OPTIONS):
         # an empty masked field: keep the key given at start (the form never receives it)
         request.form = ImmutableMultiDict(
@@ -159,8 +165,8 @@ def _load_picked_scenario(environment: Environment, controller: Controller, star
     if Path(picked["scenario"]).resolve() not in listed:
         return _refusal(environment, f"{picked['scenario']}: not one of the listed scenarios; to run it, start "
                                      f"locust with --scenario {picked['scenario']}")
-    before = {name: getattr(options, name) for name in SCENARIO_OPTIONS}
-    vars(options).update(picked)
+    before = {name: getattr(options, name) for name in (*SCENARIO_OPTIONS, *PLAN_OPTIONS)}
+    vars(options).update(picked, **plan_options)
     try:
         controller.load()
         controller.start_hosts()

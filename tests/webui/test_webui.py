@@ -97,6 +97,7 @@ def test_the_form_loads_the_scenario_it_picks_and_refuses_a_bad_one_with_its_rea
     (tmp_path / "broken.yaml").write_text("name: broken\nworkloads: 3\n")
     other = fast_scenario("other")
     other["workloads"] = [{"name": "summaries", "kind": "chat", "turns": 1, "think_time": 0}]
+    other["load"] = {"users": 3, "duration": "60s", "stop_timeout": "30s"}  # runs its own plan
     (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
     choices = template_args(ui)["extra_options"]["scenario"]["choices"]
     assert {str(tmp_path / "broken.yaml"), str(tmp_path / "other.yaml")} <= set(choices)  # files beside it
@@ -110,11 +111,14 @@ def test_the_form_loads_the_scenario_it_picks_and_refuses_a_bad_one_with_its_rea
     # the form still offers the scenario that is loaded, not the refused one
     assert template_args(ui)["extra_options"]["scenario"]["default_value"].endswith("scenario0.yaml")
 
-    assert ui.swarm(2, scenario=str(tmp_path / "other.yaml"))["success"]
-    rows = wait_for(ui.llm_rows, 30, "the picked scenario's rows")
-    assert {r["workload"] for r in rows} == {"summaries"}
+    for start in range(2):  # the form's user count (1) changes neither run of the scenario's plan
+        assert ui.swarm(1, scenario=str(tmp_path / "other.yaml"))["success"]
+        wait_for(lambda: ui.stats()["user_count"] == 3, 20, f"start {start + 1}: the plan's three users")
+        rows = wait_for(ui.llm_rows, 30, "the picked scenario's rows")
+        assert {r["workload"] for r in rows} == {"summaries"}
+        assert ui.post("stop").json()["success"]
+        wait_for(lambda: ui.stats()["state"] == "stopped", 40, "the test to stop")
     assert ui.get("llm/chart").status_code == 200  # the pages work without a base path too
-    assert ui.post("stop").json()["success"]
     assert "Traceback" not in ui.output()
 
 
