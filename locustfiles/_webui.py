@@ -180,19 +180,21 @@ def _routes(environment: Environment, auth: Callable[[Callable[..., Any]], Calla
     """The chart page, its SVGs, the run's files and the report."""
     routes = Blueprint("llm", __name__)
 
+    def charts() -> dict[str, Callable[[float], str]]:
+        run = run_of(environment)
+        return {"tok_s": run.live.tok_s_chart, "busy": run.live.busy_chart} if run else {}
+
     @routes.route("/llm/chart")
     @auth
     def chart_page() -> Response:
-        run = run_of(environment)
-        now = time.time()
-        charts = {"tok_s": run.live.tok_s_chart(now), "busy": run.live.busy_chart(now)} if run else {}
-        return _html(chart_page_html(run.run_id if run else None, charts))
+        run, now = run_of(environment), time.time()
+        drawn = {name: draw(now) for name, draw in charts().items()}
+        return _html(chart_page_html(run.run_id if run else None, drawn))
 
     @routes.route("/llm/chart/<name>.svg")
     @auth
     def chart_svg(name: str) -> Response:
-        run = run_of(environment)
-        draw = {"tok_s": run.live.tok_s_chart, "busy": run.live.busy_chart}.get(name) if run else None
+        draw = charts().get(name)
         if draw is None:
             return make_response("no such chart (or no run yet)", 404)
         response = make_response(draw(time.time()))
