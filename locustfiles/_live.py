@@ -157,7 +157,7 @@ class Timeline:
         return i
 
     def _coarsen(self) -> None:
-        odd = [None] if len(self.buckets) % 2 else []
+        odd: list[float | None] = [None] if len(self.buckets) % 2 else []
         pairs = zip(self.buckets[::2], self.buckets[1::2] + odd, strict=True)
         merge = (lambda a, b: a + b) if self.combine == "sum" else max
         self.buckets = [a if b is None else b if a is None else merge(a, b) for a, b in pairs]
@@ -353,11 +353,11 @@ class LiveStats:
         for (host, model), target in sorted(self._targets.items()):
             width = target.tokens.width
             complete = max(0, int((now - LAG_S - target.tokens.t0) // width))
-            times, tokens = (part[:complete] for part in target.tokens.points())
+            times, tokens = target.tokens.points()
             k = max(1, round(SMOOTH_S / width))
-            values = [t or 0.0 for t in tokens]
+            values = [t or 0.0 for t in tokens[:complete]]
             smooth = [sum(values[max(0, i - k + 1): i + 1]) / (min(k, i + 1) * width) for i in range(len(values))]
-            series.append(Series(f"{host} {model}", times, smooth, kind="step"))
+            series.append(Series(f"{host} {model}", times[:complete], smooth, kind="step"))
         return chart(self._until(now, series), title=f"Aggregate output tok/s ({SMOOTH_S:g} s mean)",
                      x_label="seconds since the run started", y_label="tok/s")
 
@@ -368,7 +368,8 @@ class LiveStats:
         series, rules = [], []
         for key, timeline in sorted(self._server_busy.items()):
             times, busy = timeline.points()
-            series.append(Series(f"{' '.join(filter(None, key))} (server)", times, busy, kind="step"))
+            level = [math.nan if b is None else b for b in busy]  # a bucket without a sample breaks the line
+            series.append(Series(f"{' '.join(filter(None, key))} (server)", times, level, kind="step"))
         for (host, model), target in sorted(self._targets.items()):
             if (host, model) not in self._server_busy and (host, "") not in self._server_busy:
                 times, busy = target.busy.points()
@@ -383,7 +384,7 @@ class LiveStats:
     def _until(self, now: float, series: list[Series]) -> list[Series]:
         """``series`` with a missing value at ``now`` (drawn as nothing), so both charts span the run so far."""
         end = now - self.started_at
-        return [replace(s, x=[*s.x, end], y=[*s.y, None]) for s in series]
+        return [replace(s, x=[*s.x, end], y=[*s.y, math.nan]) for s in series]
 
 
 def _failures(failures: Counter[str]) -> str:

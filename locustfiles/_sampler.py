@@ -160,7 +160,8 @@ class ServerSampler:
             if not isinstance(state, dict):
                 return  # a real Ollama (or one that did not answer): no busy count to sample
             kind = "emulator"
-        total_slots = info.get("total_slots") if kind == "llamacpp" else None
+        probed_slots = info.get("total_slots")  # llama.cpp's /props, read by the probe
+        total_slots = probed_slots if isinstance(probed_slots, int) else None
         answering = True
         deadline = time.monotonic()
         while True:

@@ -89,7 +89,8 @@ def scenario_choices(*extra: str) -> ScenarioChoices:
 def attach(environment: Environment, controller: Controller) -> None:
     """Add the LLM tab, its routes and the start-form handling to the master's (or local) web UI."""
     ui = environment.web_ui
-    assert ui is not None
+    assert ui is not None and ui.app is not None
+    app = ui.app
     start_scenario = controller.options.scenario
     plan_options = {name: getattr(controller.options, name) for name in PLAN_OPTIONS}
     ui.template_args.update(
@@ -117,16 +118,16 @@ def attach(environment: Environment, controller: Controller) -> None:
 
     ui.update_template_args = update_start_form  # type: ignore[method-assign]
 
-    swarm = ui.app.view_functions["locust.swarm"]
+    swarm = app.view_functions["locust.swarm"]
 
     @ui.auth_required_if_enabled
     @wraps(swarm)
     def swarm_with_scenario() -> Any:
         return _load_picked_scenario(environment, controller, start_scenario, plan_options) or swarm()
 
-    ui.app.view_functions["locust.swarm"] = swarm_with_scenario
+    app.view_functions["locust.swarm"] = swarm_with_scenario
 
-    @ui.app.after_request
+    @app.after_request
     def add_llm_table(response: Response) -> Response:
         if request.endpoint == "locust.request_stats" and response.is_json:
             data = response.get_json()
@@ -134,7 +135,7 @@ def attach(environment: Environment, controller: Controller) -> None:
             response.set_data(json.dumps(data))
         return response
 
-    ui.app.register_blueprint(_routes(environment, ui.auth_required_if_enabled),
+    app.register_blueprint(_routes(environment, ui.auth_required_if_enabled),
                               url_prefix=environment.parsed_options.web_base_path or None)
 
 
