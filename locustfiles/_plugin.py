@@ -39,6 +39,8 @@ from ._load_shapes import Steady
 from ._scenario import Scenario, ScenarioError, load_scenario
 from ._shapes import ScenarioShape, plan
 from ._users import user_classes
+from ._webui import attach as attach_web_ui
+from ._webui import scenario_choices
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,8 @@ def add_arguments(parser: LocustArgumentParser) -> None:
     # On the parser itself, not a group: only LocustArgumentParser.add_argument knows is_secret and
     # include_in_web_ui (the web UI's start form shows these options).
     group = parser
-    group.add_argument("--scenario", default="", env_var="LOCUST_SCENARIO", help="YAML scenario file to run")
+    group.add_argument("--scenario", default="", env_var="LOCUST_SCENARIO", choices=scenario_choices(), metavar="FILE",
+                       help="YAML scenario file to run (any path; the web UI offers scenarios/*.yaml)")
     group.add_argument("--variant", default="", env_var="LOCUST_VARIANT",
                        help="Run this variant of the scenario (its 'variants:' section)")
     group.add_argument("--hosts", default="", env_var="LOCUST_LLM_HOSTS",
@@ -271,6 +274,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     except (EmbeddedServerError, HostUnreachable) as e:
         controller.stop_servers()
         _fail(f"{environment.parsed_options.scenario}: hosts: {e}")
+    if environment.web_ui is not None:
+        attach_web_ui(environment, controller)
 
 
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:

@@ -2,7 +2,8 @@
 
 Created when a test starts, finished when it stops: ``requests.csv`` and ``stages.csv`` grow during
 the run; ``run.json`` is written at the start (marked incomplete) and rewritten at the end, with the
-workers that took part, how many requests each sent and how many records arrived from it.
+workers that took part, how many requests each sent and how many records arrived from it. Meanwhile
+``server_metrics.csv`` is sampled from the servers and ``live`` keeps the LLM view for the web UI.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import locust
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner
 
-from analysis.schema import REQUESTS_FILE, HostInfo, RunInfo, WorkerInfo
+from analysis.schema import REQUESTS_FILE, SERVER_METRICS_FILE, HostInfo, RunInfo, WorkerInfo
 
 from . import _messages
+from ._live import LiveStats
 from ._locust_csv import LocustCsvFiles
 from ._messages import RecordsMessage
 from ._records import RecordStore
 from ._rundir import StageLog, new_run_id, write_run_info
+from ._sampler import ServerSampler
 from ._options import Slo
 from ._scenario import Scenario
 from ._workloads import Workload
@@ -79,13 +82,21 @@ class Run:
         self._flush_replies: dict[int, int] = {}
         self._watch = gevent.spawn(self._watch_workers) if isinstance(environment.runner, MasterRunner) else None
         self.finished = False
+        self.live = LiveStats(self.info["started_at"])
+        self.sampler = ServerSampler(hosts, self.dir / SERVER_METRICS_FILE, self.live.add_samples)
         write_run_info(self.dir, self.info)
         self.locust_csv.start()
+        self.sampler.start()
 
     # -- records ------------------------------------------------------------------------------------
 
     def on_records(self, message: RecordsMessage) -> None:
         self.store.write_batch(message)
+        if message["run_id"] == self.run_id:
+            try:
+                self.live.add_rows(message["rows"])
+            except Exception:  # the view must never cost a record: the sink would resend the written batch
+                log.exception("the live LLM view could not count a batch of records (requests.csv has them)")
         if token := message["flush_token"]:
             self._flush_replies[message["worker"]] = token
 
@@ -139,6 +150,7 @@ class Run:
         self.finished = True
         if self._watch is not None:
             self._watch.kill()
+        self.sampler.stop()
         self.stages.close()
         self.store.close()
         self.locust_csv.finish()
