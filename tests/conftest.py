@@ -1,7 +1,15 @@
-"""Shared test fixtures. Locust's pytest plugin imports locust (and so gevent's monkey patching)
-before any test module, so every test runs in a patched process; servers run as subprocesses."""
+"""Shared test fixtures.
+
+Importing locust monkey-patches the process with gevent. Some test modules import it (directly or
+through ``locustfiles``), so patch first, before any test module or shared client exists: a process
+patched halfway (real OS locks held by greenlets) deadlocks. Servers run as subprocesses.
+"""
 
 from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
 
 from collections.abc import Callable, Iterator
 
