@@ -39,6 +39,8 @@ def test_real_server_one_slot_is_serial_and_four_slots_raise_throughput(tmp_path
     curves = pd.DataFrame(summary["curves"])
     one, four = curves[curves.run == "1-slot"].set_index("x"), curves[curves.run == "4-slots"].set_index("x")
     assert targets["1-slot"]["slots"] == 1 and targets["4-slots"]["slots"] == 4
+    # The server's own /metrics (busy slots, sampled during the run) is the third, direct estimate.
+    assert str(targets["1-slot"]["server_metrics"]) == "1" and str(targets["4-slots"]["server_metrics"]) == "4"
     assert targets["1-slot"]["serial"]
     # One slot: requests queue, so wall time grows ~N-fold while aggregate throughput stays flat.
     assert one.wall_s[8] / one.wall_s[1] > 5
