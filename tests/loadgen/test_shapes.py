@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from tests.loadgen.conftest import ROOT, emulator_scenario
+from tests.loadgen.conftest import ROOT, emulator_scenario, run_variants
 
 pytestmark = pytest.mark.integration
 
@@ -132,24 +129,14 @@ def test_headless_run_writes_its_report(tmp_path, scenario_file):
 
 
 def test_seed_sweep_demo_reproduces_the_m1_table(tmp_path):
-    scenario = yaml.safe_load((ROOT / "scenarios" / "seed-sweep.yaml").read_text())
-    scenario["hosts"][0]["settings"]["speed"] = 10  # same ratios, ten times faster
-    scenario["workloads"][0]["prompts"] = {"inline": scenario["workloads"][0]["prompts"]}
-    path = tmp_path / "seed-sweep.yaml"
-    path.write_text(yaml.safe_dump(scenario))
-    results = tmp_path / "results"
-    proc = subprocess.run([sys.executable, "-m", "locustfiles", "run", str(path), "--results-dir", str(results)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (compare,) = results.glob("*-compare/compare.json")
-    summary = json.loads(compare.read_text())
-    targets = {t["run"]: t for t in summary["targets"]}
-    curves = pd.DataFrame(summary["curves"])
-    one, four = curves[curves.run == "1-slot"].set_index("x"), curves[curves.run == "4-slots"].set_index("x")
-    assert (targets["1-slot"]["slots"], targets["4-slots"]["slots"]) == (1, 4)
-    assert targets["1-slot"]["serial"] and not targets["4-slots"]["serial"]
+    def faster(scenario: dict) -> None:
+        scenario["hosts"][0]["settings"]["speed"] = 10  # same ratios, ten times faster
+
+    seed = run_variants(tmp_path, "seed-sweep.yaml", faster)
+    one, four = seed.curves["1-slot"], seed.curves["4-slots"]
+    assert (seed.targets["1-slot"]["slots"], seed.targets["4-slots"]["slots"]) == (1, 4)
+    assert seed.targets["1-slot"]["serial"] and not seed.targets["4-slots"]["serial"]
     assert one.wall_s[8] / one.wall_s[1] == pytest.approx(8, rel=0.10)  # queued: wall time grows with N
     assert one.per_req_tok_s[8] / one.per_req_tok_s[1] == pytest.approx(1, rel=0.10)  # at solo speed
     assert four.agg_tok_s[4] / four.agg_tok_s[1] == pytest.approx(1.8, rel=0.10)  # M1: ~1.8x at 4 slots
     assert four.per_req_tok_s[4] / four.per_req_tok_s[1] == pytest.approx(0.45, rel=0.15)  # each at half speed
-    assert Path(results.glob("*-compare").__next__() / "compare.html").exists()
