@@ -199,11 +199,20 @@ class Controller:
         if self.scenario is None or isinstance(env.runner, WorkerRunner):
             self.scenario = Scenario.from_payload(message["scenario"])
             env.user_classes[:] = user_classes(self.scenario)
-        node = build_node(env, message["run_id"], self.scenario, message["hosts"],
-                          lambda batch: env.runner.send_message(_messages.RECORDS, batch))
+        node = build_node(env, message["run_id"], self.scenario, message["hosts"], self._ship)
         setattr(env, NODE_ATTRIBUTE, node)
         node.sink.start()
         return node
+
+    def _ship(self, batch: _messages.RecordsMessage) -> None:
+        """Send a batch of records to the master (or to this local runner's own store). A worker's answer
+        to a flush and its final batch first send Locust's statistics too, which are otherwise reported
+        only every 3 s: one connection delivers both in order, so once the master has the batch, Locust's
+        tables count the same requests."""
+        runner = self.environment.runner
+        if isinstance(runner, WorkerRunner) and (batch["flush_token"] or batch["final"]):
+            runner._send_stats()  # the periodic report of Locust's statistics, sent now (a private method)
+        runner.send_message(_messages.RECORDS, batch)
 
     def stop_node(self) -> None:
         """Ship this node's last records (it keeps no requests in flight by now)."""
