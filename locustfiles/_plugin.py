@@ -160,6 +160,15 @@ class Controller:
         log.info("run %s: writing %s", run.run_id, run.dir)
         return run
 
+    def on_worker_connect(self, client_id: str) -> None:
+        """Master: a worker joined (or rejoined). One that was not in the run going on cannot take part:
+        Locust hands it users at once, before it could have the run's scenario, and it leaves."""
+        run = run_of(self.environment)
+        if run is not None and not run.finished and client_id not in run.participants:
+            log.warning("worker %s joined while run %s is going on: it cannot take part and will exit; its users "
+                        "go back to the other workers once it is missed. Start workers before a run.",
+                        client_id, run.run_id)
+
     def finish_run(self) -> None:
         """Wait for the last records, close the run's files and (headless) write the report."""
         run = run_of(self.environment)
@@ -247,6 +256,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     runner.register_message(_messages.RECORDS, _on_records_message)
     if isinstance(runner, LocalRunner):
         runner.register_message(_messages.FLUSH, _on_flush_message)
+    else:
+        environment.events.worker_connect.add_listener(controller.on_worker_connect)
     if environment.parsed_options.headless:
         # Locust installs its SIGTERM handler only after a headless shape run has ended; until then
         # SIGTERM would kill the process with the run's files half-written.
@@ -263,7 +274,15 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
 
 
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
-    if isinstance(environment.runner, WorkerRunner):
+    runner = environment.runner
+    if runner is None or isinstance(runner, WorkerRunner):  # None: a worker still connecting
+        if getattr(environment, NODE_ATTRIBUTE, None) is None:
+            # The master sends the scenario ahead of the users of a run, so a worker that gets users without
+            # it joined mid-run (Locust hands a newcomer users at once, even before its own init): it
+            # leaves, and the master gives its users to the other workers once it is missed (~3 s).
+            _fail("this worker was handed users of a run without the run's scenario: it joined while the "
+                  "run was going on (start workers before a run), or the master's scenario could not be "
+                  "read (see above)")
         return
     controller_of(environment).start_run()
 

@@ -73,6 +73,10 @@ class Run:
             "slo": slo_thresholds(scenario.slo),
             "workloads": [workload_summary(w) for w in scenario.workloads],
         }
+        runner = environment.runner
+        #: Client ids of the workers connected when the run started: the run's scenario went to them.
+        self.participants = frozenset(c.id for c in runner.clients.all) if isinstance(runner, MasterRunner) \
+            else frozenset()
         self._vanished: dict[str, float] = {}
         self._flush_token = 0
         self._flush_replies: dict[int, int] = {}
@@ -114,17 +118,18 @@ class Run:
         return True
 
     def live_workers(self) -> set[int]:
-        """Indexes of the nodes that can still send records (the local runner is node 0)."""
+        """Indexes of the nodes of this run that can still send records (the local runner is node 0)."""
         runner = self.environment.runner
         if not isinstance(runner, MasterRunner):
             return {0}
-        return {runner.get_worker_index(c.id) for c in runner.clients.all if c.state != STATE_MISSING}
+        return {runner.get_worker_index(c.id) for c in runner.clients.all
+                if c.id in self.participants and c.state != STATE_MISSING}
 
     def _watch_workers(self) -> None:
         runner = self.environment.runner
         while True:
             for client in list(runner.clients.all):
-                if client.state == STATE_MISSING and client.id not in self._vanished:
+                if client.state == STATE_MISSING and client.id in self.participants - self._vanished.keys():
                     self._vanished[client.id] = time.time()
                     log.warning("worker %s vanished; its records so far are kept", client.id)
             gevent.sleep(1.0)

@@ -167,3 +167,14 @@ def read_run(results: Path, returncode: int, output: str) -> LocustRun:
             {"error": "", "error_detail": ""}),
         stages=pd.read_csv(run_dir / "stages.csv"),
     )
+
+
+def wait_for_records(results: Path, at_least: int, timeout: float = 30) -> None:
+    """Wait until the run being written under ``results`` has at least ``at_least`` request rows."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in results.glob("*/requests.csv"):
+            if sum(1 for _ in path.open()) - 1 >= at_least:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {at_least} records under {results} after {timeout} s")

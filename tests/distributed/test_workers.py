@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.distributed.cluster import Cluster, assert_every_request_recorded_once, free_port
-from tests.helpers import LocustRun, emulator_scenario
+from tests.helpers import LocustRun, emulator_scenario, wait_for_records
 
 pytestmark = pytest.mark.integration
 
@@ -40,3 +40,17 @@ def test_processes_lose_nothing(run_locust) -> None:
                      "--master-port", port)
     assert_every_request_recorded_once(run, workers=2)
     assert_requests_in_flight_at_the_end_were_recorded(run, workers=2)
+
+
+def test_a_worker_that_joins_mid_run_leaves_and_the_run_goes_on(cluster: Cluster, scenario_file) -> None:
+    # Locust hands a newcomer users at once, before it could have the run's scenario.
+    scenario = emulator_scenario([{"name": "chat", "kind": "chat", "turns": 3, "think_time": 0}],
+                                 load={"users": 4, "duration": "5s", "stop_timeout": "30s"})
+    port = cluster.start_master(scenario_file(scenario), workers=1)
+    cluster.start_worker(port)
+    wait_for_records(cluster.results, at_least=1)
+    cluster.start_worker(port)
+    assert cluster.workers[1].wait(30) == 2
+    run = cluster.wait()
+    assert_every_request_recorded_once(run, workers=1)
+    assert "joined while run" in run.output and "joined while the run was going on" in run.output

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,17 +32,6 @@ def start_locust(tmp_path: Path, scenario_file) -> Iterator:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def wait_for_records(results: Path, at_least: int, timeout: float = 30) -> None:
-    """Wait until the run being written under ``results`` has at least ``at_least`` request rows."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in results.glob("*/requests.csv"):
-            if sum(1 for _ in path.open()) - 1 >= at_least:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"fewer than {at_least} records under {results} after {timeout} s")
 
 
 def interrupt(proc: subprocess.Popen[str], timeout: float = 60) -> str:
