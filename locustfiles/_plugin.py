@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,7 @@ from ._load_shapes import Steady
 from ._scenario import Scenario, ScenarioError, load_scenario
 from ._shapes import ScenarioShape, plan
 from ._users import user_classes
+from ._workers import hostname_of, unreachable_hosts_warning
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ class Controller:
         self.host_urls: dict[str, str] = {}
         self.host_info: list[HostInfo] = []
         self._servers: dict[str, EmbeddedServer] = {}
+        self._warned_hostnames: set[str] = set()
 
     @property
     def options(self) -> Any:
@@ -154,6 +157,8 @@ class Controller:
         message = _messages.ScenarioMessage(run_id=run.run_id, scenario=self.scenario.to_payload(),
                                             hosts=self.host_urls)
         if isinstance(env.runner, MasterRunner):
+            for client_id in run.participants:
+                self._check_reach(client_id)
             env.runner.send_message(_messages.SCENARIO, message)
         else:
             self.start_node(message)
@@ -163,11 +168,20 @@ class Controller:
     def on_worker_connect(self, client_id: str) -> None:
         """Master: a worker joined (or rejoined). One that was not in the run going on cannot take part:
         Locust hands it users at once, before it could have the run's scenario, and it leaves."""
+        self._check_reach(client_id)
         run = run_of(self.environment)
         if run is not None and not run.finished and client_id not in run.participants:
             log.warning("worker %s joined while run %s is going on: it cannot take part and will exit; its users "
                         "go back to the other workers once it is missed. Start workers before a run.",
                         client_id, run.run_id)
+
+    def _check_reach(self, client_id: str) -> None:
+        """Warn (once per machine) when a worker on another machine is sent loopback host URLs."""
+        worker = hostname_of(client_id)
+        warning = unreachable_hosts_warning(self.host_urls, socket.gethostname(), worker)
+        if warning and worker not in self._warned_hostnames:
+            self._warned_hostnames.add(worker)
+            log.warning(warning)
 
     def finish_run(self) -> None:
         """Wait for the last records, close the run's files and (headless) write the report."""

@@ -27,6 +27,7 @@ from ._records import RecordStore
 from ._rundir import StageLog, new_run_id, write_run_info
 from ._options import Slo
 from ._scenario import Scenario
+from ._workers import hostname_of
 from ._workloads import Workload
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ class Run:
             workers.append(WorkerInfo(
                 index=index,
                 client_id=client_id,
-                hostname=client_id.rsplit("_", 1)[0] if client_id != "local" else platform.node(),
+                hostname=hostname_of(client_id) if client_id != "local" else platform.node(),
                 requests_sent=tally.sent,
                 records_received=tally.received,
                 vanished_at=self._vanished.get(client_id),
