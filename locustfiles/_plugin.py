@@ -54,6 +54,9 @@ def add_arguments(parser: LocustArgumentParser) -> None:
     group.add_argument("--hosts", default="", env_var="LOCUST_LLM_HOSTS",
                        help="Override the scenario's hosts: 'URL[,URL...]' or 'name=URL[,name=URL...]' "
                             "(-H/--host cannot: Locust applies it to every user class)")
+    group.add_argument("--model", default="", env_var="LOCUST_LLM_MODEL",
+                       help="Ask every workload for this model instead of the scenario's (hosts' models lists are "
+                            "dropped)")
     group.add_argument("--results-dir", default="results", env_var="LOCUST_RESULTS_DIR",
                        help="Where run directories are written (default: results/)")
     group.add_argument("--api-key", default="", env_var="LOCUST_LLM_API_KEY", is_secret=True,
@@ -101,6 +104,8 @@ class Controller:
                 raise ScenarioError.single("--variant", e.args[0]) from None
         if opts.hosts:
             scenario = scenario.with_hosts(opts.hosts)
+        if opts.model:
+            scenario = scenario.with_model(opts.model)
         self.use(scenario)
         return scenario
 

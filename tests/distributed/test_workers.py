@@ -26,12 +26,13 @@ def assert_requests_in_flight_at_the_end_were_recorded(run: LocustRun, workers: 
 
 
 def test_workers_without_the_scenario_files_lose_nothing(cluster: Cluster, scenario_file) -> None:
-    port = cluster.start_master(scenario_file(SLOW_CHAT), workers=2)
+    port = cluster.start_master(scenario_file(SLOW_CHAT), 2, "--model", "gemma3:270m")
     for _ in range(2):
         cluster.start_worker(port)
     run = cluster.wait()
     assert_every_request_recorded_once(run, workers=2)
     assert_requests_in_flight_at_the_end_were_recorded(run, workers=2)
+    assert set(run.records.model) == {"gemma3:270m"}  # the master's --model reached the workers
 
 
 def test_processes_lose_nothing(run_locust) -> None:
