@@ -13,6 +13,9 @@ import yaml
 
 from tests.helpers import REPO, EmulatorProcess, LocustRun, locust_command, read_run, start_emulator
 
+#: A ``locust`` process running in the background and the results directory it writes to.
+Background = tuple[subprocess.Popen[str], Path]
+
 
 @pytest.fixture
 def emulator_factory() -> Iterator[Callable[..., EmulatorProcess]]:
@@ -57,3 +60,22 @@ def run_locust(tmp_path: Path, scenario_file: Callable[..., Path]) -> Callable[.
         return read_run(results, proc.returncode, output)
 
     return run
+
+
+@pytest.fixture
+def start_locust(tmp_path: Path, scenario_file: Callable[..., Path]) -> Iterator[Callable[..., Background]]:
+    """Start ``locust --headless`` in the background; the test decides when and how it ends."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(scenario: dict[str, Any], *args: str) -> Background:
+        results = tmp_path / f"results-bg{len(procs)}"
+        proc = subprocess.Popen(locust_command(scenario_file(scenario, f"bg{len(procs)}.yaml"), results, *args),
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(proc)
+        return proc, results
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

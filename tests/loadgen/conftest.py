@@ -1,37 +1,12 @@
-"""Locust runs the test decides how to end, and what the workload tests read from their records.
-(``run_locust`` and ``scenario_file`` are in ``tests/conftest.py``.)"""
+"""How the workload tests end a run and read its records. (``run_locust``, ``start_locust`` and
+``scenario_file`` are in ``tests/conftest.py``.)"""
 
 from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
-import pytest
-
-from tests.helpers import REPO, locust_command
-
-
-@pytest.fixture
-def start_locust(tmp_path: Path, scenario_file) -> Iterator:
-    """Start ``locust --headless`` in the background; the test decides when and how it ends."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(scenario: dict[str, Any], *args: str) -> tuple[subprocess.Popen[str], Path]:
-        results = tmp_path / f"results-bg{len(procs)}"
-        proc = subprocess.Popen(locust_command(scenario_file(scenario, f"bg{len(procs)}.yaml"), results, *args),
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        procs.append(proc)
-        return proc, results
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def interrupt(proc: subprocess.Popen[str], timeout: float = 60) -> str:
