@@ -16,7 +16,7 @@ from typing import Any
 import gevent
 import locust
 from locust.env import Environment
-from locust.runners import STATE_MISSING, MasterRunner
+from locust.runners import STATE_MISSING, STATE_RUNNING, MasterRunner
 
 from analysis.schema import REQUESTS_FILE, HostInfo, RunInfo, WorkerInfo
 
@@ -127,12 +127,18 @@ class Run:
                 if c.id in self.participants and c.state != STATE_MISSING}
 
     def _watch_workers(self) -> None:
+        """Note the workers that go missing. Once a newcomer that could not take part is gone, hand the
+        users Locust gave it back to the run's workers (Locust itself does only with rebalancing on)."""
         runner = self.environment.runner
         while True:
             for client in list(runner.clients.all):
-                if client.state == STATE_MISSING and client.id in self.participants - self._vanished.keys():
-                    self._vanished[client.id] = time.time()
+                if client.state != STATE_MISSING or client.id in self._vanished:
+                    continue
+                self._vanished[client.id] = time.time()
+                if client.id in self.participants:
                     log.warning("worker %s vanished; its records so far are kept", client.id)
+                elif runner.state == STATE_RUNNING:
+                    runner.start(runner.target_user_count, runner.spawn_rate)
             gevent.sleep(1.0)
 
     # -- the end ------------------------------------------------------------------------------------

@@ -43,10 +43,10 @@ def test_processes_lose_nothing(run_locust) -> None:
     assert_requests_in_flight_at_the_end_were_recorded(run, workers=2)
 
 
-def test_a_worker_that_joins_mid_run_leaves_and_the_run_goes_on(cluster: Cluster, scenario_file) -> None:
-    # Locust hands a newcomer users at once, before it could have the run's scenario.
+def test_a_worker_that_joins_mid_run_leaves_and_its_users_come_back(cluster: Cluster, scenario_file) -> None:
+    # Locust hands a newcomer its share of the users at once, before it could have the run's scenario.
     scenario = emulator_scenario([{"name": "chat", "kind": "chat", "turns": 3, "think_time": 0}],
-                                 load={"users": 4, "duration": "5s", "stop_timeout": "30s"})
+                                 load={"users": 4, "duration": "8s", "stop_timeout": "30s"})
     port = cluster.start_master(scenario_file(scenario), workers=1)
     cluster.start_worker(port)
     wait_for_records(cluster.results, at_least=1)
@@ -55,3 +55,7 @@ def test_a_worker_that_joins_mid_run_leaves_and_the_run_goes_on(cluster: Cluster
     run = cluster.wait()
     assert_every_request_recorded_once(run, workers=1)
     assert "joined while run" in run.output and "joined while the run was going on" in run.output
+    # Once the newcomer was missed, the first worker ran all four users again.
+    steady_end = run.stages.set_index("stage").loc["steady"].t_end
+    last_second = run.records[run.records.t_start > steady_end - 1]
+    assert last_second.user_id.nunique() == 4
