@@ -17,7 +17,7 @@ from typing import Any
 import gevent
 import locust
 from locust.env import Environment
-from locust.runners import STATE_MISSING, MasterRunner
+from locust.runners import STATE_MISSING, STATE_RUNNING, MasterRunner
 
 from analysis.schema import REQUESTS_FILE, SERVER_METRICS_FILE, HostInfo, RunInfo, WorkerInfo
 
@@ -30,6 +30,7 @@ from ._rundir import StageLog, new_run_id, write_run_info
 from ._sampler import ServerSampler
 from ._options import Slo
 from ._scenario import Scenario
+from ._workers import hostname_of
 from ._workloads import Workload
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ class Run:
             "slo": slo_thresholds(scenario.slo),
             "workloads": [workload_summary(w) for w in scenario.workloads],
         }
+        runner = environment.runner
+        #: Client ids of the workers connected when the run started: the run's scenario went to them.
+        self.participants = frozenset(c.id for c in runner.clients.all) if isinstance(runner, MasterRunner) \
+            else frozenset()
         self._vanished: dict[str, float] = {}
         self._flush_token = 0
         self._flush_replies: dict[int, int] = {}
@@ -126,19 +131,26 @@ class Run:
         return True
 
     def live_workers(self) -> set[int]:
-        """Indexes of the nodes that can still send records (the local runner is node 0)."""
+        """Indexes of the nodes of this run that can still send records (the local runner is node 0)."""
         runner = self.environment.runner
         if not isinstance(runner, MasterRunner):
             return {0}
-        return {runner.get_worker_index(c.id) for c in runner.clients.all if c.state != STATE_MISSING}
+        return {runner.get_worker_index(c.id) for c in runner.clients.all
+                if c.id in self.participants and c.state != STATE_MISSING}
 
     def _watch_workers(self) -> None:
+        """Note the workers that go missing. Once a newcomer that could not take part is gone, hand the
+        users Locust gave it back to the run's workers (Locust itself does only with rebalancing on)."""
         runner = self.environment.runner
         while True:
             for client in list(runner.clients.all):
-                if client.state == STATE_MISSING and client.id not in self._vanished:
-                    self._vanished[client.id] = time.time()
+                if client.state != STATE_MISSING or client.id in self._vanished:
+                    continue
+                self._vanished[client.id] = time.time()
+                if client.id in self.participants:
                     log.warning("worker %s vanished; its records so far are kept", client.id)
+                elif runner.state == STATE_RUNNING:
+                    runner.start(runner.target_user_count, runner.spawn_rate)
             gevent.sleep(1.0)
 
     # -- the end ------------------------------------------------------------------------------------
@@ -170,7 +182,7 @@ class Run:
             workers.append(WorkerInfo(
                 index=index,
                 client_id=client_id,
-                hostname=client_id.rsplit("_", 1)[0] if client_id != "local" else platform.node(),
+                hostname=hostname_of(client_id) if client_id != "local" else platform.node(),
                 requests_sent=tally.sent,
                 records_received=tally.received,
                 vanished_at=self._vanished.get(client_id),

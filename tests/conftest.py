@@ -11,11 +11,18 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import subprocess  # noqa: E402  (after the patch, on purpose)
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from tests.helpers import EmulatorProcess, start_emulator
+from tests.helpers import REPO, EmulatorProcess, LocustRun, locust_command, read_run, start_emulator
+
+#: A ``locust`` process running in the background and the results directory it writes to.
+Background = tuple[subprocess.Popen[str], Path]
 
 
 @pytest.fixture
@@ -32,3 +39,51 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorProcess]]:
     yield start
     for emu in started:
         emu.stop()
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write a scenario dict to a YAML file."""
+
+    def write(data: dict[str, Any], name: str = "scenario.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def run_locust(tmp_path: Path, scenario_file: Callable[..., Path]) -> Callable[..., LocustRun]:
+    """Run ``locust --headless`` on a scenario (a dict or a path) to completion."""
+    counter = iter(range(1000))
+
+    def run(scenario: dict[str, Any] | Path, *args: str, timeout: float = 120) -> LocustRun:
+        path = scenario if isinstance(scenario, Path) else scenario_file(scenario, f"scenario{next(counter)}.yaml")
+        results = tmp_path / f"results{next(counter)}"
+        proc = subprocess.run(locust_command(path, results, *args), cwd=REPO, capture_output=True, text=True,
+                              timeout=timeout)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode in (0, 1), output
+        return read_run(results, proc.returncode, output)
+
+    return run
+
+
+@pytest.fixture
+def start_locust(tmp_path: Path, scenario_file: Callable[..., Path]) -> Iterator[Callable[..., Background]]:
+    """Start ``locust --headless`` in the background; the test decides when and how it ends."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(scenario: dict[str, Any], *args: str) -> Background:
+        results = tmp_path / f"results-bg{len(procs)}"
+        proc = subprocess.Popen(locust_command(scenario_file(scenario, f"bg{len(procs)}.yaml"), results, *args),
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(proc)
+        return proc, results
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

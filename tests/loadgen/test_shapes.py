@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.loadgen.conftest import ROOT, emulator_scenario, run_variants
+from tests.helpers import REPO, emulator_scenario
+from tests.loadgen.conftest import run_variants
 
 pytestmark = pytest.mark.integration
 
@@ -120,8 +121,8 @@ def test_queue_probe_finds_503s_only_while_the_model_loads(run_locust):
 def test_headless_run_writes_its_report(tmp_path, scenario_file):
     path = scenario_file(emulator_scenario([ONE_TURN], load={"users": 1, "duration": "2s"},
                                            slo={"e2e_p95": "1ms"}))
-    proc = subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles"), "--scenario", str(path),
-                           "--headless", "--results-dir", str(tmp_path / "r")], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "locust", "-f", str(REPO / "locustfiles"), "--scenario", str(path),
+                           "--headless", "--results-dir", str(tmp_path / "r")], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     (run_dir,) = (tmp_path / "r").iterdir()
     assert {"report.html", "report.md", "summary.json"} <= {p.name for p in run_dir.iterdir()}

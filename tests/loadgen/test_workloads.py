@@ -8,7 +8,8 @@ import signal
 import pandas as pd
 import pytest
 
-from tests.loadgen.conftest import emulator_scenario, interrupt, slot_wait, wait_for_records
+from tests.helpers import emulator_scenario, wait_for_records
+from tests.loadgen.conftest import interrupt, slot_wait
 
 pytestmark = pytest.mark.integration
 

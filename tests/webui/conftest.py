@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from tests.loadgen.conftest import ROOT, emulator_scenario
+from tests.helpers import REPO, emulator_scenario
 
 SECRET = "sk-webui-test-0123456789"  # passed as --api-key; must never show in a page, file or log
 
@@ -90,11 +90,11 @@ def web_ui(tmp_path: Path) -> Iterator[Callable[..., WebUi]]:
         port = free_port()
         log = tmp_path / f"locust{n}.log"
         results = tmp_path / f"results{n}"
-        argv = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles"), "--scenario", str(path),
+        argv = [sys.executable, "-m", "locust", "-f", str(REPO / "locustfiles"), "--scenario", str(path),
                 "--results-dir", str(results), "--web-host", "127.0.0.1", "--web-port", str(port),
                 "--api-key", SECRET, *(["--web-base-path", base_path] if base_path else []), *extra]
         with log.open("w") as out:
-            proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
+            proc = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, text=True)
         ui = WebUi(proc, f"http://127.0.0.1:{port}{base_path}", results, log)
         started.append(ui)
 

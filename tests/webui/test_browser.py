@@ -14,11 +14,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.loadgen.conftest import ROOT
+from tests.helpers import REPO
 from tests.webui.conftest import WebUi, fast_scenario, wait_for
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = ROOT / "artifacts" / "webui"
+ARTIFACTS = REPO / "artifacts" / "webui"
 
 pytestmark = [
     pytest.mark.integration,

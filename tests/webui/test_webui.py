@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from analysis.schema import RECORD_COLUMNS, SERVER_METRICS_COLUMNS
-from tests.loadgen.conftest import ROOT
+from tests.helpers import REPO
 from tests.webui.conftest import SECRET, WebUi, fast_scenario, free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -125,9 +125,9 @@ def test_the_form_loads_the_scenario_it_picks_and_refuses_a_bad_one_with_its_rea
 def test_the_llm_tab_on_a_distributed_master(web_ui):
     port = free_port()
     ui = web_ui(fast_scenario(), "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port))
-    worker = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles"), "--worker",
+    worker = subprocess.Popen([sys.executable, "-m", "locust", "-f", str(REPO / "locustfiles"), "--worker",
                                "--master-host", "127.0.0.1", "--master-port", str(port)],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: ui.stats().get("worker_count") == 1, 30, "the worker to connect")
         assert ui.swarm(6)["success"]
