@@ -287,6 +287,7 @@ def _fail(message: str) -> None:
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
     controller = controller_of(environment)
     runner = environment.runner
+    gevent.signal_handler(signal.SIGINT, _interrupt_main_greenlet)
     node_messages = {_messages.FLUSH: _on_flush_message, _messages.ROUND: _on_round_message,
                      _messages.ARRIVALS: _on_arrivals_message}
     if isinstance(runner, WorkerRunner):
@@ -337,6 +338,12 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
         controller.stop_node()
     else:
         controller.finish_run()
+
+
+def _interrupt_main_greenlet() -> None:
+    """Ctrl-C: raise KeyboardInterrupt where Locust expects it, in the main greenlet. Python would raise
+    it in whichever greenlet happened to run, often a user mid-request, and that request would be lost."""
+    gevent.get_hub().parent.throw(KeyboardInterrupt())
 
 
 def _stop_now(environment: Environment) -> None:
