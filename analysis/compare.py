@@ -61,7 +61,8 @@ def findings(targets: pd.DataFrame) -> list[str]:
     out = []
     for row in targets.itertuples(index=False):
         serial = " (serial)" if row.serial else ""
-        out.append(f"{row.run} {row.model}@{row.host}: {row.overlap} slots by overlap, {row.fit} by sweep fit{serial}; "
+        slots = "slot" if str(row.overlap) == "1" else "slots"
+        out.append(f"{row.run} {row.model}@{row.host}: {row.overlap} {slots} by overlap, {row.fit} by sweep fit{serial}; "
                    f"knee at {row.knee:g}, peak aggregate {row.peak_agg_tok_s:.1f} tok/s = x{row.gain:.2f} its "
                    f"lowest level" if pd.notna(row.knee) else f"{row.run} {row.model}@{row.host}: no curve")
     peaks = targets.dropna(subset=["peak_agg_tok_s"])

@@ -9,6 +9,7 @@ and prints where the reports are. Arguments after ``--`` go to every ``locust`` 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -56,9 +57,20 @@ def main(argv: list[str] | None = None) -> int:
         if code not in (0, 1):
             return code
         worst = max(worst, code)
+        print_comparison(out / "compare.json")
         print(f"\nComparison of {len(runs)} runs: {out / 'compare.html'} (and compare.md)")
     print("Reports:", *(f"  {run / 'report.html'}" for run in runs), sep="\n")
     return worst
+
+
+def print_comparison(path: Path) -> None:
+    """The comparison's findings and its level-by-level table, on the console."""
+    summary = json.loads(path.read_text())
+    print("\n" + "\n".join(f"- {finding}" for finding in summary["findings"]))
+    print(f"\n{'run':<12} {'N':>3} {'wall s':>8} {'aggregate tok/s':>16} {'per-request tok/s':>18}")
+    for row in summary["curves"]:
+        print(f"{row['run']:<12} {row['x']:>3} {row['wall_s']:>8.2f} {row['agg_tok_s']:>16.1f} "
+              f"{row['per_req_tok_s']:>18.1f}")
 
 
 if __name__ == "__main__":
