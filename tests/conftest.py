@@ -3,11 +3,15 @@ before any test module, so every test runs in a patched process; servers run as 
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from tests.helpers import EmulatorProcess, start_emulator
+from tests.helpers import REPO, EmulatorProcess, LocustRun, locust_command, read_run, start_emulator
 
 
 @pytest.fixture
@@ -24,3 +28,32 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorProcess]]:
     yield start
     for emu in started:
         emu.stop()
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write a scenario dict to a YAML file."""
+
+    def write(data: dict[str, Any], name: str = "scenario.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def run_locust(tmp_path: Path, scenario_file: Callable[..., Path]) -> Callable[..., LocustRun]:
+    """Run ``locust --headless`` on a scenario (a dict or a path) to completion."""
+    counter = iter(range(1000))
+
+    def run(scenario: dict[str, Any] | Path, *args: str, timeout: float = 120) -> LocustRun:
+        path = scenario if isinstance(scenario, Path) else scenario_file(scenario, f"scenario{next(counter)}.yaml")
+        results = tmp_path / f"results{next(counter)}"
+        proc = subprocess.run(locust_command(path, results, *args), cwd=REPO, capture_output=True, text=True,
+                              timeout=timeout)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode in (0, 1), output
+        return read_run(results, proc.returncode, output)
+
+    return run

@@ -1,12 +1,14 @@
-"""Test helpers shared by every test directory: launching the emulator as a real subprocess.
+"""Test helpers shared by every test directory: the emulator and ``locust`` as real subprocesses.
 
 Locust's pytest plugin monkey-patches the test process with gevent, so servers never run in it: the
 emulator is started with ``python -m emulator --host 127.0.0.1:0`` and found through the one line it
-prints once listening (``emulator listening on http://HOST:PORT``).
+prints once listening (``emulator listening on http://HOST:PORT``). A ``locust`` run is read back
+from the run directory it wrote.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
@@ -14,8 +16,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"^emulator listening on (http://(.+):(\d+))$")
@@ -65,14 +71,16 @@ def emulator_args(**flags: object) -> list[str]:
     return args
 
 
-def start_emulator(env: dict[str, str] | None = None, timeout: float = 15.0, **flags: object) -> EmulatorProcess:
+def start_emulator(env: dict[str, str] | None = None, timeout: float = 15.0, prefix: Sequence[str] = (),
+                   **flags: object) -> EmulatorProcess:
     """Start ``python -m emulator`` on a free loopback port and wait for its listening line.
 
     ``flags`` become CLI flags (see ``emulator_args``); ``host`` defaults to ``127.0.0.1:0``. ``env``
-    replaces the inherited ``OLLAMA_*`` variables (which are never inherited).
+    replaces the inherited ``OLLAMA_*`` variables (which are never inherited). ``prefix`` goes before
+    the command (``ip netns exec NAME`` runs it in a network namespace).
     """
     flags.setdefault("host", "127.0.0.1:0")
-    args = [sys.executable, "-m", "emulator", *emulator_args(**flags)]
+    args = [*prefix, sys.executable, "-m", "emulator", *emulator_args(**flags)]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OLLAMA_")}
     clean.update(env or {})
     clean["PYTHONPATH"] = str(REPO) + os.pathsep + clean.get("PYTHONPATH", "")
@@ -97,3 +105,65 @@ def start_emulator(env: dict[str, str] | None = None, timeout: float = 15.0, **f
         raise RuntimeError(f"emulator did not start ({args}): stdout={line!r} stderr={emu.stderr()}")
     emu.url, emu.port = match.group(1), int(match.group(3))
     return emu
+
+
+# -- locust runs -------------------------------------------------------------------------------------
+
+
+@dataclass
+class LocustRun:
+    """A finished ``locust`` process and the run directory it wrote."""
+
+    returncode: int
+    output: str
+    dir: Path
+    info: dict[str, Any]
+    records: pd.DataFrame
+    stages: pd.DataFrame
+
+    @property
+    def locust_stats(self) -> pd.DataFrame:
+        return pd.read_csv(self.dir / "locust_stats.csv")
+
+
+def embedded_emulator(name: str = "emu", num_parallel: int = 2, speed: float = 20) -> dict[str, Any]:
+    """A scenario host: an embedded emulator with the M1 preset sped up ``speed`` times."""
+    return {"name": name, "embedded": "emulator",
+            "settings": {"num_parallel": num_parallel, "preset": "m1", "speed": speed}}
+
+
+def emulator_scenario(workloads: list[dict[str, Any]], *, api: str = "ollama", num_parallel: int = 2,
+                      speed: float = 20, load: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:
+    """A scenario against one embedded emulator (``hosts=[...]`` in ``top`` replaces it)."""
+    return {
+        "name": "test",
+        "api": api,
+        "model": "llama3.2:latest",
+        "hosts": [embedded_emulator(num_parallel=num_parallel, speed=speed)],
+        "options": {"num_predict": 24, "temperature": 0},
+        "workloads": workloads,
+        "load": load or {"users": 2, "duration": "3s", "stop_timeout": "30s"},
+        **top,
+    }
+
+
+def locust_command(scenario: Path, results: Path, *args: str) -> list[str]:
+    """``locust`` on the suite's locustfiles, headless, without the report."""
+    return [sys.executable, "-m", "locust", "-f", str(REPO / "locustfiles"), "--scenario", str(scenario),
+            "--results-dir", str(results), "--headless", "--no-report", "--loglevel", "WARNING", *args]
+
+
+def read_run(results: Path, returncode: int, output: str) -> LocustRun:
+    """The one run directory under ``results``."""
+    runs = [p for p in results.iterdir() if p.is_dir()]
+    assert len(runs) == 1, f"expected one run directory in {results}, got {runs}\n{output}"
+    run_dir = runs[0]
+    return LocustRun(
+        returncode=returncode,
+        output=output,
+        dir=run_dir,
+        info=json.loads((run_dir / "run.json").read_text()),
+        records=pd.read_csv(run_dir / "requests.csv", dtype={"error": str, "error_detail": str}).fillna(
+            {"error": "", "error_detail": ""}),
+        stages=pd.read_csv(run_dir / "stages.csv"),
+    )

@@ -1,103 +1,19 @@
-"""Run the real ``locust`` command on a scenario and read what the run wrote."""
+"""Locust runs the test decides how to end, and what the workload tests read from their records.
+(``run_locust`` and ``scenario_file`` are in ``tests/conftest.py``.)"""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class LocustRun:
-    """A finished ``locust`` process and the run directory it wrote."""
-
-    returncode: int
-    output: str
-    dir: Path
-    info: dict[str, Any]
-    records: pd.DataFrame
-    stages: pd.DataFrame
-
-    @property
-    def locust_stats(self) -> pd.DataFrame:
-        return pd.read_csv(self.dir / "locust_stats.csv")
-
-
-def emulator_scenario(workloads: list[dict[str, Any]], *, api: str = "ollama", num_parallel: int = 2,
-                      speed: float = 20, load: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:
-    """A scenario against one embedded emulator with the M1 preset sped up ``speed`` times."""
-    return {
-        "name": "test",
-        "api": api,
-        "model": "llama3.2:latest",
-        "hosts": [{"name": "emu", "embedded": "emulator",
-                   "settings": {"num_parallel": num_parallel, "preset": "m1", "speed": speed}}],
-        "options": {"num_predict": 24, "temperature": 0},
-        "workloads": workloads,
-        "load": load or {"users": 2, "duration": "3s", "stop_timeout": "30s"},
-        **top,
-    }
-
-
-def locust_command(scenario: Path, results: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles"), "--scenario", str(scenario),
-            "--results-dir", str(results), "--headless", "--no-report", "--loglevel", "WARNING", *args]
-
-
-def read_run(results: Path, returncode: int, output: str) -> LocustRun:
-    runs = [p for p in results.iterdir() if p.is_dir()]
-    assert len(runs) == 1, f"expected one run directory in {results}, got {runs}\n{output}"
-    run_dir = runs[0]
-    return LocustRun(
-        returncode=returncode,
-        output=output,
-        dir=run_dir,
-        info=json.loads((run_dir / "run.json").read_text()),
-        records=pd.read_csv(run_dir / "requests.csv", dtype={"error": str, "error_detail": str}).fillna(
-            {"error": "", "error_detail": ""}),
-        stages=pd.read_csv(run_dir / "stages.csv"),
-    )
-
-
-@pytest.fixture
-def scenario_file(tmp_path: Path):
-    """Write a scenario dict to a YAML file."""
-
-    def write(data: dict[str, Any], name: str = "scenario.yaml") -> Path:
-        path = tmp_path / name
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
-
-    return write
-
-
-@pytest.fixture
-def run_locust(tmp_path: Path, scenario_file):
-    """Run ``locust --headless`` on a scenario (a dict or a path) to completion."""
-    counter = iter(range(1000))
-
-    def run(scenario: dict[str, Any] | Path, *args: str, timeout: float = 120) -> LocustRun:
-        path = scenario if isinstance(scenario, Path) else scenario_file(scenario, f"scenario{next(counter)}.yaml")
-        results = tmp_path / f"results{next(counter)}"
-        proc = subprocess.run(locust_command(path, results, *args), cwd=ROOT, capture_output=True, text=True,
-                              timeout=timeout)
-        output = proc.stdout + proc.stderr
-        assert proc.returncode in (0, 1), output
-        return read_run(results, proc.returncode, output)
-
-    return run
+from tests.helpers import REPO, locust_command
 
 
 @pytest.fixture
@@ -108,7 +24,7 @@ def start_locust(tmp_path: Path, scenario_file) -> Iterator:
     def start(scenario: dict[str, Any], *args: str) -> tuple[subprocess.Popen[str], Path]:
         results = tmp_path / f"results-bg{len(procs)}"
         proc = subprocess.Popen(locust_command(scenario_file(scenario, f"bg{len(procs)}.yaml"), results, *args),
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         procs.append(proc)
         return proc, results
 
