@@ -34,7 +34,7 @@ from ._run import ATTRIBUTE as RUN_ATTRIBUTE
 from ._run import Run, run_of
 from ._hosts import EmulatorHost, LlamacppHost
 from ._load_shapes import Steady
-from ._scenario import Scenario, ScenarioError, load_scenario
+from ._scenario import HOSTS_OPTION, Scenario, ScenarioError, load_scenario
 from ._shapes import ScenarioShape, plan
 from ._users import user_classes
 
@@ -127,7 +127,7 @@ class Controller:
         for name in set(self._servers) - wanted:
             self._servers.pop(name).stop()
         self.host_urls, self.host_info = {}, []
-        for host in self.scenario.hosts:
+        for index, host in enumerate(self.scenario.hosts):
             info: HostInfo = {"name": host.name, "api": self.scenario.api, "weight": host.weight}
             if isinstance(host, (EmulatorHost, LlamacppHost)):
                 settings = host.settings.model_dump(mode="json", exclude_none=True)
@@ -145,8 +145,18 @@ class Controller:
                 url = host.url
             self.host_urls[host.name] = url
             info["url"] = url
-            info.update(probe(url))  # type: ignore[typeddict-item]
+            try:
+                info.update(probe(url))  # type: ignore[typeddict-item]
+            except HostUnreachable as e:
+                raise self._host_problem(index, url, f"{url} does not answer ({e.reason}); is the server running?")
             self.host_info.append(info)
+
+    def _host_problem(self, index: int, url: str, message: str) -> ScenarioError:
+        """A host's startup problem, named where its URL was given: ``--hosts`` or the scenario's line."""
+        assert self.scenario is not None
+        if self.options.hosts and url in self.options.hosts:
+            return ScenarioError.single(HOSTS_OPTION, message)
+        return self.scenario.problem(message, "hosts", index, "url")
 
     def start_run(self) -> Run:
         """Open the run directory and tell every node what to run."""
@@ -257,7 +267,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     except ScenarioError as e:
         controller.stop_servers()
         _fail(str(e))
-    except (EmbeddedServerError, HostUnreachable) as e:
+    except EmbeddedServerError as e:
         controller.stop_servers()
         _fail(f"{environment.parsed_options.scenario}: hosts: {e}")
 
