@@ -1,0 +1,80 @@
+"""The analysis of a run directory that a crash left incomplete: it reports what is there and says, in
+its notes (summary.json and the report's Data quality section), what is missing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from analysis.cli import main
+from tests.analysis.helpers import served, write_run_dir
+
+STARTED = 1000.0
+INFO = {"run_id": "r1", "started_at": STARTED, "ended_at": STARTED + 30, "complete": True,
+        "hosts": [{"name": "h1", "url": "http://h1:11434", "server": "ollama"}], "slo": {},
+        "workers": [{"index": 0, "client_id": "box_a", "hostname": "box", "requests_sent": 20,
+                     "records_received": 20, "vanished_at": None}]}
+
+
+def intact_run(directory: Path) -> Path:
+    """A finished run: 20 requests, one stage, run.json, and Locust's (empty) failures table."""
+    rows = [served(STARTED + i, 0.0, 0.2, 1.0) for i in range(20)]
+    write_run_dir(directory, rows, [{"stage": "c2", "users": 2, "t_begin": STARTED, "t_end": STARTED + 30}], INFO)
+    (directory / "locust_failures.csv").write_text("Method,Name,Error,Occurrences\n")
+    return directory
+
+
+def cut_last_line(run: Path) -> None:
+    path = run / "requests.csv"
+    path.write_bytes(path.read_bytes()[:-25])
+
+
+def killed_master(run: Path) -> None:
+    """What a SIGKILLed master leaves: a cut last line, run.json from the start, no stage ended."""
+    cut_last_line(run)
+    (run / "run.json").write_text(json.dumps({**INFO, "ended_at": None, "complete": False, "workers": []}))
+    (run / "stages.csv").write_text("stage,mode,users,rate,t_begin,t_end,warmup_s\n")
+
+
+def half_written_run_json(run: Path) -> None:
+    (run / "run.json").write_text(json.dumps(INFO)[:40])
+
+
+def lost_worker(run: Path) -> None:
+    worker = {"index": 1, "client_id": "box_b", "hostname": "box", "requests_sent": 9, "records_received": 7,
+              "vanished_at": STARTED + 12.4}
+    (run / "run.json").write_text(json.dumps({**INFO, "workers": [*INFO["workers"], worker]}))
+
+
+DAMAGE: dict[str, tuple[Callable[[Path], None], int, list[str]]] = {
+    # name: (what happened to the directory, requests the report counts, what the notes must say)
+    "intact": (lambda run: None, 20, []),
+    "cut last line": (cut_last_line, 19, ["requests.csv: dropped a truncated last line"]),
+    "killed master": (killed_master, 19, ["dropped a truncated last line", "complete: false",
+                                          "stages.csv missing or empty (no stage ended)"]),
+    "no run.json": (lambda run: (run / "run.json").unlink(), 20, ["run.json missing"]),
+    "half-written run.json": (half_written_run_json, 20, ["run.json unreadable"]),
+    "no stages.csv": (lambda run: (run / "stages.csv").unlink(), 20, ["stages.csv missing or empty"]),
+    "lost worker": (lost_worker, 20, ["worker 1 (box) vanished 12 s into the run",
+                                      "worker 1 (box): 2 of the 9 requests it sent have no record"]),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_the_report_counts_what_is_there_and_notes_what_is_missing(tmp_path: Path, damage: str) -> None:
+    harm, total, expected = DAMAGE[damage]
+    run = intact_run(tmp_path / "run")
+    harm(run)
+
+    assert main(["report", str(run)]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["requests"]["total"] == total
+    notes = summary["notes"]
+    for text in expected:
+        assert any(text in note for note in notes), notes
+    assert len(notes) == len(expected), notes  # and nothing else: an empty failures table is normal
+    report = (run / "report.md").read_text()
+    assert all(note in report for note in notes)
