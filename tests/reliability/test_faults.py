@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from locustfiles._routing import MAX_RETRY_AFTER_S, RETRY_AFTER_S
 from tests.helpers import EmulatorProcess, LocustRun, interrupt, live_records, poll, read_run
+from tests.reliability.helpers import assert_records_reconcile, read_trace, request_ids
 
 pytestmark = pytest.mark.integration
 
@@ -52,21 +52,11 @@ def expected_error(trace: dict[str, Any]) -> str:
             "garbage": "bad_response"}[fault]
 
 
-def read_trace(path: Path) -> pd.DataFrame:
-    """The emulator's trace of the load's requests (the start's probes carry no request id)."""
-    trace = pd.DataFrame([json.loads(line) for line in path.read_text().splitlines()])
-    return trace[trace.request_id != ""]
-
-
 def assert_reconciles(run: LocustRun) -> None:
-    """requests sent = records received = rows in requests.csv, and Locust counted the same requests and
-    failures (cancelled ones are the run's doing, not the server's, and are not in Locust's tables)."""
-    records = run.records
-    assert run.info["complete"], run.output
-    assert sum(w["requests_sent"] for w in run.info["workers"]) == len(records)
-    assert sum(w["records_received"] for w in run.info["workers"]) == len(records)
-    assert records.groupby(["session_id", "step"]).size().max() == 1  # no record twice
-    counted = records[records.error != "cancelled"]
+    """Records reconcile, and Locust counted the same requests and failures (cancelled ones are the run's
+    doing, not the server's, and are not in Locust's tables)."""
+    assert_records_reconcile(run)
+    counted = run.records[run.records.error != "cancelled"]
     e2e = run.locust_stats[run.locust_stats.Type == "E2E"]
     assert e2e["Request Count"].sum() == len(counted)
     assert e2e["Failure Count"].sum() == (counted.error != "").sum()
@@ -90,7 +80,7 @@ def test_every_fault_becomes_a_classified_record_and_the_run_goes_on(
     emu.stop()  # flushes the trace
     assert_reconciles(run)
 
-    records = run.records.assign(request_id=run.records.session_id + "/" + run.records.step.astype(str))
+    records = run.records.assign(request_id=request_ids(run.records))
     trace = read_trace(trace_file)
     joined = records.merge(trace, on="request_id", how="outer", suffixes=("", "_server"), indicator=True)
     assert (joined._merge == "both").all(), joined[joined._merge != "both"][["request_id", "error", "fault"]]
