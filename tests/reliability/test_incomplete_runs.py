@@ -1,5 +1,6 @@
-"""The analysis of a run directory that a crash left incomplete: it reports what is there and says, in
-its notes (summary.json and the report's Data quality section), what is missing."""
+"""The analysis of a run directory that a crash left incomplete, or that a server filled with less than
+usual: it reports what is there and says, in its notes (summary.json and the report's Data quality
+section), what is missing. It never passes off its own failure as an SLO failure."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.cli import main
-from tests.analysis.helpers import served, write_run_dir
+from analysis import cli
+from analysis.cli import EXIT_BUG, main
+from tests.analysis.helpers import record, served, write_run_dir
 
 STARTED = 1000.0
 INFO = {"run_id": "r1", "started_at": STARTED, "ended_at": STARTED + 30, "complete": True,
@@ -78,3 +80,24 @@ def test_the_report_counts_what_is_there_and_notes_what_is_missing(tmp_path: Pat
     assert len(notes) == len(expected), notes  # and nothing else: an empty failures table is normal
     report = (run / "report.md").read_text()
     assert all(note in report for note in notes)
+
+
+def test_a_server_that_reports_no_timers_and_one_token_still_gets_a_report(tmp_path: Path) -> None:
+    """As a time-to-first-token test (num_predict: 1) against a server without timings gives: no busy
+    intervals, no speeds, so no slot estimate; the rest of the report stands."""
+    rows = [record(t_start=STARTED + i, t_first_token=STARTED + i + 0.1, t_end=STARTED + i + 0.1, output_tokens=1)
+            for i in range(20)]
+    run = write_run_dir(tmp_path / "run", rows, None, INFO)
+    assert main(["report", str(run)]) == 0
+    assert json.loads((run / "summary.json").read_text())["requests"]["total"] == 20
+
+
+def test_a_failure_of_the_analysis_itself_exits_3_not_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Python's own exit code for an uncaught exception is 1, which reads as "an SLO failed"."""
+    def broken(*args: object) -> None:
+        raise IndexError("a bug")
+
+    monkeypatch.setattr(cli, "analyze", broken)
+    assert main(["report", str(intact_run(tmp_path / "run"))]) == EXIT_BUG == 3
+    assert "IndexError: a bug" in capsys.readouterr().err
