@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.loadgen.conftest import ROOT, emulator_scenario
+from tests.helpers import REPO, emulator_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -110,8 +110,8 @@ def test_queue_probe_finds_503s_only_while_the_model_loads(run_locust):
 def test_headless_run_writes_its_report(tmp_path, scenario_file):
     path = scenario_file(emulator_scenario([ONE_TURN], load={"users": 1, "duration": "2s"},
                                            slo={"e2e_p95": "1ms"}))
-    proc = subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles"), "--scenario", str(path),
-                           "--headless", "--results-dir", str(tmp_path / "r")], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "locust", "-f", str(REPO / "locustfiles"), "--scenario", str(path),
+                           "--headless", "--results-dir", str(tmp_path / "r")], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     (run_dir,) = (tmp_path / "r").iterdir()
     assert {"report.html", "report.md", "summary.json"} <= {p.name for p in run_dir.iterdir()}
@@ -119,14 +119,14 @@ def test_headless_run_writes_its_report(tmp_path, scenario_file):
 
 
 def test_seed_sweep_demo_reproduces_the_m1_table(tmp_path):
-    scenario = yaml.safe_load((ROOT / "scenarios" / "seed-sweep.yaml").read_text())
+    scenario = yaml.safe_load((REPO / "scenarios" / "seed-sweep.yaml").read_text())
     scenario["hosts"][0]["settings"]["speed"] = 10  # same ratios, ten times faster
     scenario["workloads"][0]["prompts"] = {"inline": scenario["workloads"][0]["prompts"]}
     path = tmp_path / "seed-sweep.yaml"
     path.write_text(yaml.safe_dump(scenario))
     results = tmp_path / "results"
     proc = subprocess.run([sys.executable, "-m", "locustfiles", "run", str(path), "--results-dir", str(results)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (compare,) = results.glob("*-compare/compare.json")
     summary = json.loads(compare.read_text())

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.loadgen.conftest import ROOT
+from tests.helpers import REPO
 
 pytestmark = [
     pytest.mark.real,
@@ -22,7 +22,7 @@ pytestmark = [
 
 
 def test_real_server_one_slot_is_serial_and_four_slots_raise_throughput(tmp_path):
-    scenario = yaml.safe_load((ROOT / "scenarios" / "real-sweep.yaml").read_text())
+    scenario = yaml.safe_load((REPO / "scenarios" / "real-sweep.yaml").read_text())
     scenario["load"]["levels"] = [1, 4, 8]  # a short sweep: solo, the four slots full, and beyond
     scenario["options"]["num_predict"] = 64
     scenario["workloads"][0]["prompts"] = {"inline": scenario["workloads"][0]["prompts"]}
@@ -30,7 +30,7 @@ def test_real_server_one_slot_is_serial_and_four_slots_raise_throughput(tmp_path
     path.write_text(yaml.safe_dump(scenario))
     results = tmp_path / "results"
     proc = subprocess.run([sys.executable, "-m", "locustfiles", "run", str(path), "--results-dir", str(results)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     (compare,) = results.glob("*-compare/compare.json")
