@@ -32,6 +32,8 @@ from ._protocol import ERROR, FINAL, CONTENT, THINKING, ProtocolError, Reply, er
 POOL_SIZE: Final = 65_536
 #: The most of an error body kept for its message.
 ERROR_BODY_LIMIT: Final = 4096
+#: What a token is replaced with in anything the client reports.
+REDACTED: Final = "[redacted]"
 #: Connection errors that mean nothing is accepting connections at the host (it is down or unreachable).
 UNREACHABLE_ERRNOS: Final = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN})
 
@@ -64,13 +66,15 @@ class RequestCancelled(GreenletExit):
 
 
 class HostConnection:
-    """A keep-alive connection pool to one host, with fixed connect and read (idle) timeouts."""
+    """A keep-alive connection pool to one host, with fixed connect and read (idle) timeouts, sending
+    ``token`` (if any) as ``Authorization: Bearer <token>``."""
 
-    def __init__(self, url: str, connect_timeout: float, read_timeout: float, headers: Mapping[str, str] = {}) -> None:
+    def __init__(self, url: str, connect_timeout: float, read_timeout: float, token: str = "") -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
         self.base_path = parts.path.rstrip("/")
+        self._token = token
         self._client = HTTPClient(
             parts.hostname,
             port=parts.port,
@@ -78,8 +82,12 @@ class HostConnection:
             concurrency=POOL_SIZE,
             connection_timeout=connect_timeout,
             network_timeout=read_timeout,
-            headers={"Content-Type": "application/json", "Accept-Encoding": "identity", **headers},
+            headers={"Content-Type": "application/json", "Accept-Encoding": "identity", **auth_headers(token)},
         )
+
+    def redact(self, text: str) -> str:
+        """``text`` with the token replaced: a server's error message may quote the request's headers."""
+        return text.replace(self._token, REDACTED) if self._token else text
 
     def post(self, path: str, body: bytes, request_id: str = "") -> HTTPSocketPoolResponse:
         """Send a POST and return once the response headers have arrived."""
@@ -92,6 +100,11 @@ class HostConnection:
 
     def close(self) -> None:
         self._client.close()
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    """The header that carries a bearer token (none without one)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def exchange(
@@ -151,7 +164,7 @@ def exchange(
     finally:
         if response is not None:
             _release(response)
-    return _result(reply, status, error, detail, t_wall, t0, first_token, first_thinking, refused)
+    return _result(reply, status, error, conn.redact(detail), t_wall, t0, first_token, first_thinking, refused)
 
 
 def _result(

@@ -25,9 +25,10 @@ from locust.rpc import Message
 from analysis.schema import HostInfo
 
 from . import _messages
+from ._client import auth_headers
 from ._embedded import EmbeddedServer, EmbeddedServerError, server_argv
 from ._node import ATTRIBUTE as NODE_ATTRIBUTE
-from ._node import Node, build_node
+from ._node import Node, api_keys, build_node
 from ._pacing import ArrivalStream, RoundGate
 from ._probe import HostUnreachable, probe
 from ._run import ATTRIBUTE as RUN_ATTRIBUTE
@@ -55,7 +56,8 @@ def add_arguments(parser: LocustArgumentParser) -> None:
                             "(-H/--host cannot: Locust applies it to every user class)")
     group.add_argument("--results-dir", default="results", env_var="LOCUST_RESULTS_DIR",
                        help="Where run directories are written (default: results/)")
-    group.add_argument("--api-key", default="", env_var="LOCUST_LLM_API_KEY", is_secret=True,
+    # Not in the web UI: its start form would carry the key in the page (and Locust would send it on).
+    group.add_argument("--api-key", default="", env_var="LOCUST_LLM_API_KEY", include_in_web_ui=False,
                        help="Bearer token sent to every host (prefer api_key_env in the scenario); never recorded")
     group.add_argument("--run-id", default="", include_in_web_ui=False,
                        help="Name the run directory (default: a timestamp and the scenario's name)")
@@ -81,6 +83,7 @@ class Controller:
         self.host_urls: dict[str, str] = {}
         self.host_info: list[HostInfo] = []
         self._servers: dict[str, EmbeddedServer] = {}
+        self.api_key = _take_api_key(environment)
 
     @property
     def options(self) -> Any:
@@ -127,6 +130,7 @@ class Controller:
         for name in set(self._servers) - wanted:
             self._servers.pop(name).stop()
         self.host_urls, self.host_info = {}, []
+        keys = api_keys(self.scenario, self.api_key)
         for index, host in enumerate(self.scenario.hosts):
             info: HostInfo = {"name": host.name, "api": self.scenario.api, "weight": host.weight}
             if isinstance(host, (EmulatorHost, LlamacppHost)):
@@ -146,7 +150,7 @@ class Controller:
             self.host_urls[host.name] = url
             info["url"] = url
             try:
-                info.update(probe(url))  # type: ignore[typeddict-item]
+                info.update(probe(url, auth_headers(keys.get(host.name, ""))))  # type: ignore[typeddict-item]
             except HostUnreachable as e:
                 raise self._host_problem(index, url, f"{url} does not answer ({e.reason}); is the server running?")
             self.host_info.append(info)
@@ -215,7 +219,7 @@ class Controller:
             self.scenario = Scenario.from_payload(message["scenario"])
             env.user_classes[:] = user_classes(self.scenario)
         node = build_node(env, message["run_id"], self.scenario, message["hosts"],
-                          lambda batch: env.runner.send_message(_messages.RECORDS, batch))
+                          lambda batch: env.runner.send_message(_messages.RECORDS, batch), self.api_key)
         setattr(env, NODE_ATTRIBUTE, node)
         node.sink.start()
         return node
@@ -234,6 +238,16 @@ def controller_of(environment: Environment) -> Controller:
         controller = Controller(environment)
         setattr(environment, CONTROLLER, controller)
     return controller
+
+
+def _take_api_key(environment: Environment) -> str:
+    """This node's ``--api-key``, taken out of the parsed options: Locust sends the master's options to
+    every worker that joins (unencrypted, to anyone who reaches its port), and each node uses its own."""
+    options = environment.parsed_options
+    key = getattr(options, "api_key", "") or ""
+    if key:
+        options.api_key = ""
+    return key
 
 
 def _fail(message: str) -> None:
