@@ -14,6 +14,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -141,7 +142,7 @@ def test_neither_a_worker_nor_the_web_ui_is_given_the_key(
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         received = join_as_worker(master_port, until="spawn")
-        pages = {path: fetch(f"http://127.0.0.1:{web_port}{path}") for path in ("/", "/stats/requests")}
+        pages = {path: fetch(f"http://127.0.0.1:{web_port}{path}") for path in web_ui_pages()}
     finally:
         proc.kill()
         output, _ = proc.communicate(timeout=30)
@@ -149,6 +150,14 @@ def test_neither_a_worker_nor_the_web_ui_is_given_the_key(
     assert not [m.type for m in received if token in repr(m.data)], "a worker was sent the key"
     assert not [path for path, page in pages.items() if token in page], "the web UI shows the key"
     assert token not in output
+
+
+def web_ui_pages() -> list[str]:
+    """Locust's start page and stats JSON, and the LLM tab's pages once the web UI work has landed."""
+    pages = ["/", "/stats/requests"]
+    if (REPO / "locustfiles" / "_webui.py").exists():
+        pages += ["/llm/chart", "/llm/run/requests.csv", "/llm/run/run.json", "/llm/report"]
+    return pages
 
 
 def join_as_worker(port: int, until: str, timeout: float = 60) -> list[Message]:
@@ -171,8 +180,10 @@ def fetch(url: str) -> str:
 
     def get() -> str | None:
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            with urllib.request.urlopen(url, timeout=60) as response:
                 return response.read().decode(errors="replace")
+        except urllib.error.HTTPError as e:  # a page with nothing to show yet answers 404: its text counts
+            return e.read().decode(errors="replace")
         except OSError:
             return None
 
