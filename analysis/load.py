@@ -83,12 +83,20 @@ def _load_locust_prefix(prefix: Path, directory: Path) -> Run:
 
 
 def _read_locust(prefix: Path, notes: list[str], optional: bool) -> LocustData:
+    """Locust's CSVs. Beside the records (``optional``) a damaged one (a master killed while Locust rewrote
+    it) is noted and left out rather than failing the whole report."""
     tables: dict[str, pd.DataFrame | None] = {}
     for kind, suffix in LOCUST_SUFFIXES.items():
         path = Path(f"{prefix}{suffix}")
-        frame = _read_table(path, notes, required=(), optional=optional or kind != "stats", raw=True, quiet=True)
-        if frame is not None:
-            locust_csv.check_columns(frame, LOCUST_REQUIRED[kind], str(path))
+        try:
+            frame = _read_table(path, notes, required=(), optional=optional or kind != "stats", raw=True, quiet=True)
+            if frame is not None:
+                locust_csv.check_columns(frame, LOCUST_REQUIRED[kind], str(path))
+        except InputError as exc:
+            if not optional:
+                raise
+            notes.append(f"{exc}; left out")
+            frame = None
         tables[kind] = frame
     return LocustData(**tables)
 

@@ -51,6 +51,11 @@ def lost_worker(run: Path) -> None:
     (run / "run.json").write_text(json.dumps({**INFO, "workers": [*INFO["workers"], worker]}))
 
 
+def foreign_locust_stats(run: Path) -> None:
+    """A locust_stats.csv the analysis cannot read (another Locust version's columns, or a stray file)."""
+    (run / "locust_stats.csv").write_text("Type,Name\nE2E,chat\n")
+
+
 DAMAGE: dict[str, tuple[Callable[[Path], None], int, list[str]]] = {
     # name: (what happened to the directory, requests the report counts, what the notes must say)
     "intact": (lambda run: None, 20, []),
@@ -60,6 +65,7 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], int, list[str]]] = {
     "no run.json": (lambda run: (run / "run.json").unlink(), 20, ["run.json missing"]),
     "half-written run.json": (half_written_run_json, 20, ["run.json unreadable"]),
     "no stages.csv": (lambda run: (run / "stages.csv").unlink(), 20, ["stages.csv missing or empty"]),
+    "foreign Locust stats": (foreign_locust_stats, 20, ["locust_stats.csv: missing columns"]),
     "lost worker": (lost_worker, 20, ["worker 1 (box) vanished 12 s into the run",
                                       "worker 1 (box): 2 of the 9 requests it sent have no record"]),
 }
