@@ -30,7 +30,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.helpers import locust_command, read_run, start_emulator  # noqa: E402
+from tests.helpers import locust_command, processes_args, read_run, start_emulator  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -92,7 +92,7 @@ def soak(args: argparse.Namespace) -> int:
     emu = start_emulator(preset="fast", num_parallel=64)
     path = work / "soak.yaml"
     path.write_text(yaml.safe_dump(scenario(emu.url, args.users, args.minutes)))
-    command = [*locust_command(path, work / "results", "--processes", str(args.workers)), "--loglevel", "INFO"]
+    command = [*locust_command(path, work / "results", *processes_args(args.workers)), "--loglevel", "INFO"]
     log = (work / "locust.log").open("w")
     proc = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     print(f"soak: {args.users} users, {args.workers} workers, {args.minutes:g} min; files in {work}", flush=True)

@@ -14,6 +14,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -157,6 +158,21 @@ def locust_command(scenario: Path, results: Path, *args: str) -> list[str]:
     """``locust`` on the suite's locustfiles, headless, without the report."""
     return [sys.executable, "-m", "locust", "-f", str(REPO / "locustfiles"), "--scenario", str(scenario),
             "--results-dir", str(results), "--headless", "--no-report", "--loglevel", "WARNING", *args]
+
+
+def free_port() -> int:
+    """A loopback port free at the time of asking (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def processes_args(workers: int) -> list[str]:
+    """``locust`` arguments for a master with ``workers`` forked workers, on loopback and on a port of its
+    own: Locust's default (5557 on every interface) would let another run's workers join this one."""
+    port = str(free_port())
+    return ["--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+            "--master-port", port]
 
 
 def read_run(results: Path, returncode: int, output: str) -> LocustRun:

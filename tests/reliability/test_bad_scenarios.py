@@ -9,7 +9,6 @@ here, plus hosts that do not answer, which only a start can find.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from locustfiles._scenario import ScenarioError, load_scenario
-from tests.helpers import REPO, locust_command, start_emulator
+from tests.helpers import REPO, free_port, locust_command, start_emulator
 from tests.scenario.test_scenario_bad_corpus import BAD, header
 
 pytestmark = pytest.mark.integration
@@ -75,10 +74,8 @@ def run_all(commands: dict[str, tuple[Path, list[str]]], tmp: Path) -> dict[str,
 
 @pytest.fixture(scope="module")
 def refused_url() -> str:
-    """A loopback URL nobody listens on (its port bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+    """A loopback URL nobody listens on."""
+    return f"http://127.0.0.1:{free_port()}"
 
 
 UNREACHABLE = {

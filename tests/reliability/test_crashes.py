@@ -1,6 +1,6 @@
 """Crashes: a worker or the master killed with SIGKILL mid-run, and the analysis of what they leave.
 
-A master with two forked workers (``--processes 2``) drives an emulator whose trace says which requests
+A master with two forked workers (``--processes 2``, on a loopback port of its own) drives an emulator whose trace says which requests
 the server finished, so the records the master kept can be checked against them.
 """
 
@@ -22,7 +22,7 @@ import pytest
 
 from analysis.schema import RECORD_COLUMNS
 from locustfiles._records import FLUSH_INTERVAL
-from tests.helpers import REPO, EmulatorProcess, live_records, poll, read_run
+from tests.helpers import REPO, EmulatorProcess, live_records, poll, processes_args, read_run
 from tests.reliability.helpers import assert_records_reconcile, read_trace, request_ids
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def scenario(emu: EmulatorProcess, duration: str) -> dict[str, Any]:
 
 
 def workers_of(master: subprocess.Popen[str]) -> list[psutil.Process]:
-    """The worker processes a ``--processes 2`` master forked (its only children: the host is external)."""
+    """The two worker processes a master forked (its only children: the host is external)."""
     return poll(lambda: len(children := psutil.Process(master.pid).children()) == 2 and children, "two workers")
 
 
@@ -62,7 +62,7 @@ def test_a_worker_killed_mid_run_loses_only_its_last_second(
 ) -> None:
     trace_file = tmp_path / "trace.jsonl"
     emu = emulator_factory(preset="fast", num_parallel=4, trace_file=trace_file)
-    proc, results = start_locust(scenario(emu, duration="12s"), "--processes", "2")
+    proc, results = start_locust(scenario(emu, duration="12s"), *processes_args(2))
     victim, _ = workers_of(proc)
     poll(lambda: set(live_records(results).worker) == {0, 1}, "records from both workers")
     victim.kill()
@@ -88,14 +88,18 @@ def test_a_worker_killed_mid_run_loses_only_its_last_second(
     assert (lost.last_chunk > t_kill - LOSS_WINDOW_S).all(), lost[["request_id", "last_chunk"]]
 
     _, summary = analyse(run.dir)
-    assert any(f"worker {dead['index']}" in note and "vanished" in note for note in summary["notes"])
+    notes = [note for note in summary["notes"] if f"worker {dead['index']}" in note]
+    assert any("vanished" in note for note in notes), summary["notes"]
+    if (in_flight := dead["requests_sent"] - dead["records_received"]) > 0:
+        assert any(f"{in_flight} of the {dead['requests_sent']} requests it sent have no record" in note
+                   for note in notes), notes
 
 
 def test_a_master_killed_mid_run_leaves_a_readable_run(
     emulator_factory: Callable[..., EmulatorProcess], start_locust: Callable[..., tuple]
 ) -> None:
     emu = emulator_factory(preset="fast", num_parallel=4)
-    proc, results = start_locust(scenario(emu, duration="5m"), "--processes", "2")
+    proc, results = start_locust(scenario(emu, duration="5m"), *processes_args(2))
     poll(lambda: len(live_records(results)) >= 40, "records to arrive")
     os.kill(proc.pid, signal.SIGKILL)  # its workers are left behind; the fixture kills them
     proc.wait()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -27,7 +26,7 @@ import pytest
 from locust import __version__ as locust_version
 from locust.rpc import Message, zmqrpc
 
-from tests.helpers import REPO, LocustRun, locust_command, poll
+from tests.helpers import REPO, LocustRun, free_port, locust_command, poll, processes_args
 
 pytestmark = pytest.mark.integration
 
@@ -115,16 +114,10 @@ def test_a_hosts_api_key_env_is_sent_and_never_written(
 def test_the_api_key_option_is_sent_by_every_worker_and_never_written(
     run_locust: Callable[..., LocustRun], stub: Stub, token: str
 ) -> None:
-    run = run_locust(chat_scenario([{"name": "stub", "url": stub.url}]), "--api-key", token, "--processes", "2",
+    run = run_locust(chat_scenario([{"name": "stub", "url": stub.url}]), "--api-key", token, *processes_args(2),
                      "--loglevel", "DEBUG")
     assert set(run.records.worker) == {0, 1}
     assert_key_sent_and_kept_out(token, stub, run, run_outputs(run))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_neither_a_worker_nor_the_web_ui_is_given_the_key(
