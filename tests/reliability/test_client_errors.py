@@ -12,7 +12,7 @@ import pytest
 from geventhttpclient.response import HTTPConnectionClosed
 
 from analysis.schema import Api, ErrorClass
-from locustfiles._client import Exchange, exchange
+from locustfiles._client import Exchange, HostConnection, exchange
 from locustfiles._protocol import ProtocolError, parse_body, stream_parser
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
@@ -46,9 +46,12 @@ class ScriptedResponse:
 
 @dataclass
 class ScriptedConnection:
-    """Answers ``post`` with a response, or raises what a failed connection raises."""
+    """Answers ``post`` with a response, or raises what a failed connection raises; redacts ``_token`` as
+    the real connection does."""
 
     answer: ScriptedResponse | BaseException
+    _token: str = ""
+    redact = HostConnection.redact
 
     def post(self, path: str, body: bytes, request_id: str = "") -> ScriptedResponse:
         if isinstance(self.answer, BaseException):
@@ -56,8 +59,9 @@ class ScriptedConnection:
         return self.answer
 
 
-def send(answer: ScriptedResponse | BaseException) -> Exchange:
-    return exchange(ScriptedConnection(answer), Api.OLLAMA, "chat", "/api/chat", CHAT)  # type: ignore[arg-type]
+def send(answer: ScriptedResponse | BaseException, token: str = "") -> Exchange:
+    conn = ScriptedConnection(answer, token)
+    return exchange(conn, Api.OLLAMA, "chat", "/api/chat", CHAT)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("failure", "refused"), [
@@ -84,6 +88,11 @@ def test_no_data_within_the_read_timeout_is_timeout() -> None:
 def test_an_error_status_keeps_the_servers_message(status: int, error: ErrorClass) -> None:
     ex = send(ScriptedResponse(status, [b'{"error":"model \'x\' not found"}']))
     assert (ex.error, ex.status, ex.error_detail) == (error, status, "model 'x' not found")
+
+
+def test_a_message_that_quotes_the_token_back_is_redacted() -> None:
+    ex = send(ScriptedResponse(401, [b'{"error":"unauthorized: rejected \'Bearer sk-123\'"}']), token="sk-123")
+    assert (ex.error, ex.error_detail) == (ErrorClass.HTTP_4XX, "unauthorized: rejected 'Bearer [redacted]'")
 
 
 @pytest.mark.parametrize(("lines", "then", "error", "detail"), [
