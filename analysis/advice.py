@@ -219,8 +219,13 @@ def _routing_advice(targets: pd.DataFrame) -> list[Advice]:
             continue
         weights = ", ".join(f"{h} {_pct(w)}" for h, w in (capacity / capacity.sum()).items())
         measured = ", ".join(f"{h} {v:.1f}" for h, v in capacity.items())
-        out.append(Advice("routing", f"{model}: hosts differ in capacity; route by weights {weights} (proportional to "
-                          f"measured peak aggregate tok/s: {measured})", model=str(model)))
+        text = (f"{model}: hosts differ in capacity; route by weights {weights} (proportional to measured peak "
+                f"aggregate tok/s: {measured})")
+        unsaturated = group.loc[group["slots_lower_bound"].eq(True), "host"].astype(str).tolist()
+        if unsaturated:
+            text += (f"; {', '.join(unsaturated)} never had all its slots busy, so its measured peak and share are "
+                     "lower bounds: offer more concurrency to measure its capacity")
+        out.append(Advice("routing", text, model=str(model)))
     return out
 
 

@@ -56,13 +56,15 @@ class Exchange:
     refused: bool = False  # no connection could be made: the host is down, not merely failing this request
 
 
-class RequestCancelled(GreenletExit):
-    """The greenlet running a request was killed (the run is stopping). Carries the partial exchange
-    so the caller can record it as ``cancelled`` before the greenlet dies."""
+class RequestCancelled(BaseException):
+    """The request was interrupted: its greenlet killed (the run is stopping) or a Ctrl-C raised in it.
+    Carries the partial exchange, so the caller can record it as ``cancelled``, and the interruption,
+    which the caller re-raises."""
 
-    def __init__(self, partial: Exchange) -> None:
+    def __init__(self, partial: Exchange, cause: BaseException) -> None:
         super().__init__("request cancelled")
         self.exchange = partial
+        self.cause = cause
 
 
 class HostConnection:
@@ -114,7 +116,8 @@ def exchange(
     ``X-Request-Id`` (``<session_id>/<step>``), so a server's logs or trace can be joined to the records.
 
     Never raises for a server or network failure: those come back as an ``Exchange`` with an error
-    class. A greenlet kill (the run stopping) raises ``RequestCancelled`` carrying the partial exchange.
+    class. An interruption (a greenlet kill, a KeyboardInterrupt) raises ``RequestCancelled`` carrying
+    the partial exchange.
     """
     payload = json.dumps(body).encode()
     stream = bool(body.get("stream", api is Api.OLLAMA))
@@ -156,9 +159,10 @@ def exchange(
     except (OSError, HTTPParseError) as e:
         error, detail = _network_error(e, status)
         refused = not status and _is_unreachable(e)
-    except GreenletExit:
+    except (GreenletExit, KeyboardInterrupt) as interruption:
         error, detail = ErrorClass.CANCELLED, "the run stopped before the response completed"
-        raise RequestCancelled(_result(reply, status, error, detail, t_wall, t0, first_token, first_thinking)) from None
+        partial = _result(reply, status, error, detail, t_wall, t0, first_token, first_thinking)
+        raise RequestCancelled(partial, interruption) from None
     except Exception as e:  # what no branch above foresaw: still one record, never a lost request
         error, detail = _unexpected(e, status)
     finally:

@@ -8,13 +8,16 @@ resolved scenario to its workers at the start of every run and alone writes the 
 from __future__ import annotations
 
 import logging
+import math
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import gevent
+import locust.stats
 from locust import events as locust_events
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
@@ -38,6 +41,9 @@ from ._load_shapes import Steady
 from ._scenario import HOSTS_OPTION, Scenario, ScenarioError, load_scenario
 from ._shapes import ScenarioShape, plan
 from ._users import user_classes
+from ._webui import attach as attach_web_ui
+from ._webui import scenario_choices
+from ._workers import hostname_of, unreachable_hosts_warning
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +54,16 @@ def add_arguments(parser: LocustArgumentParser) -> None:
     # On the parser itself, not a group: only LocustArgumentParser.add_argument knows is_secret and
     # include_in_web_ui (the web UI's start form shows these options).
     group = parser
-    group.add_argument("--scenario", default="", env_var="LOCUST_SCENARIO", help="YAML scenario file to run")
+    group.add_argument("--scenario", default="", env_var="LOCUST_SCENARIO", choices=scenario_choices(), metavar="FILE",
+                       help="YAML scenario file to run (any path; the web UI offers scenarios/*.yaml)")
     group.add_argument("--variant", default="", env_var="LOCUST_VARIANT",
                        help="Run this variant of the scenario (its 'variants:' section)")
     group.add_argument("--hosts", default="", env_var="LOCUST_LLM_HOSTS",
                        help="Override the scenario's hosts: 'URL[,URL...]' or 'name=URL[,name=URL...]' "
                             "(-H/--host cannot: Locust applies it to every user class)")
+    group.add_argument("--model", default="", env_var="LOCUST_LLM_MODEL",
+                       help="Ask every workload for this model instead of the scenario's (hosts' models lists are "
+                            "dropped)")
     group.add_argument("--results-dir", default="results", env_var="LOCUST_RESULTS_DIR",
                        help="Where run directories are written (default: results/)")
     # Not in the web UI: its start form would carry the key in the page (and Locust would send it on).
@@ -65,8 +75,17 @@ def add_arguments(parser: LocustArgumentParser) -> None:
                        help="Do not write the analysis report at the end of a headless run")
 
 
+def bucket_response_time(response_time: float) -> int:
+    """Locust's histogram key for a response time (ms), to three significant digits instead of Locust's
+    two: LLM latencies run to tens of seconds, where two digits would put p95 on a 1-second grid."""
+    if response_time < 1000:
+        return round(response_time)
+    return int(round(response_time, 2 - int(math.log10(response_time))))
+
+
 def register(events: Events = locust_events) -> None:
-    """Attach the suite to Locust's events (called once, from the locustfile)."""
+    """Attach the suite to Locust's events (called once, from the locustfile, on every node)."""
+    locust.stats.bucket_response_time = bucket_response_time  # a documented Locust knob, read per request
     events.init_command_line_parser.add_listener(add_arguments)
     events.init.add_listener(_on_init)
     events.test_start.add_listener(_on_test_start)
@@ -83,6 +102,7 @@ class Controller:
         self.host_urls: dict[str, str] = {}
         self.host_info: list[HostInfo] = []
         self._servers: dict[str, EmbeddedServer] = {}
+        self._warned_hostnames: set[str] = set()
         self.api_key = _take_api_key(environment)
 
     @property
@@ -104,6 +124,8 @@ class Controller:
                 raise ScenarioError.single("--variant", e.args[0]) from None
         if opts.hosts:
             scenario = scenario.with_hosts(opts.hosts)
+        if opts.model:
+            scenario = scenario.with_model(opts.model)
         self.use(scenario)
         return scenario
 
@@ -173,11 +195,31 @@ class Controller:
         message = _messages.ScenarioMessage(run_id=run.run_id, scenario=self.scenario.to_payload(),
                                             hosts=self.host_urls)
         if isinstance(env.runner, MasterRunner):
+            for client_id in run.participants:
+                self._check_reach(client_id)
             env.runner.send_message(_messages.SCENARIO, message)
         else:
             self.start_node(message)
         log.info("run %s: writing %s", run.run_id, run.dir)
         return run
+
+    def on_worker_connect(self, client_id: str) -> None:
+        """Master: a worker joined (or rejoined). One that was not in the run going on cannot take part:
+        Locust hands it users at once, before it could have the run's scenario, and it leaves."""
+        self._check_reach(client_id)
+        run = run_of(self.environment)
+        if run is not None and not run.finished and client_id not in run.participants:
+            log.warning("worker %s joined while run %s is going on: it cannot take part and will exit; its users "
+                        "go back to the other workers once it is missed. Start workers before a run.",
+                        client_id, run.run_id)
+
+    def _check_reach(self, client_id: str) -> None:
+        """Warn (once per machine) when a worker on another machine is sent loopback host URLs."""
+        worker = hostname_of(client_id)
+        warning = unreachable_hosts_warning(self.host_urls, socket.gethostname(), worker)
+        if warning and worker not in self._warned_hostnames:
+            self._warned_hostnames.add(worker)
+            log.warning(warning)
 
     def finish_run(self) -> None:
         """Wait for the last records, close the run's files and (headless) write the report."""
@@ -218,11 +260,20 @@ class Controller:
         if self.scenario is None or isinstance(env.runner, WorkerRunner):
             self.scenario = Scenario.from_payload(message["scenario"])
             env.user_classes[:] = user_classes(self.scenario)
-        node = build_node(env, message["run_id"], self.scenario, message["hosts"],
-                          lambda batch: env.runner.send_message(_messages.RECORDS, batch), self.api_key)
+        node = build_node(env, message["run_id"], self.scenario, message["hosts"], self._ship, self.api_key)
         setattr(env, NODE_ATTRIBUTE, node)
         node.sink.start()
         return node
+
+    def _ship(self, batch: _messages.RecordsMessage) -> None:
+        """Send a batch of records to the master (or to this local runner's own store). A worker's answer
+        to a flush and its final batch first send Locust's statistics too, which are otherwise reported
+        only every 3 s: one connection delivers both in order, so once the master has the batch, Locust's
+        tables count the same requests."""
+        runner = self.environment.runner
+        if isinstance(runner, WorkerRunner) and (batch["flush_token"] or batch["final"]):
+            runner._send_stats()  # the periodic report of Locust's statistics, sent now (a private method)
+        runner.send_message(_messages.RECORDS, batch)
 
     def stop_node(self) -> None:
         """Ship this node's last records (it keeps no requests in flight by now)."""
@@ -260,6 +311,7 @@ def _fail(message: str) -> None:
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
     controller = controller_of(environment)
     runner = environment.runner
+    gevent.signal_handler(signal.SIGINT, _interrupt_main_greenlet)
     node_messages = {_messages.FLUSH: _on_flush_message, _messages.ROUND: _on_round_message,
                      _messages.ARRIVALS: _on_arrivals_message}
     if isinstance(runner, WorkerRunner):
@@ -271,6 +323,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     if isinstance(runner, LocalRunner):
         for kind, handler in node_messages.items():
             runner.register_message(kind, handler)
+    else:
+        environment.events.worker_connect.add_listener(controller.on_worker_connect)
     if environment.parsed_options.headless:
         # Locust installs its SIGTERM handler only after a headless shape run has ended; until then
         # SIGTERM would kill the process with the run's files half-written.
@@ -284,10 +338,20 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     except EmbeddedServerError as e:
         controller.stop_servers()
         _fail(f"{environment.parsed_options.scenario}: hosts: {e}")
+    if environment.web_ui is not None:
+        attach_web_ui(environment, controller)
 
 
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
-    if isinstance(environment.runner, WorkerRunner):
+    runner = environment.runner
+    if runner is None or isinstance(runner, WorkerRunner):  # None: a worker still connecting
+        if getattr(environment, NODE_ATTRIBUTE, None) is None:
+            # The master sends the scenario ahead of the users of a run, so a worker that gets users without
+            # it joined mid-run (Locust hands a newcomer users at once, even before its own init): it
+            # leaves, and the master gives its users to the other workers once it is missed (~3 s).
+            _fail("this worker was handed users of a run without the run's scenario: it joined while the "
+                  "run was going on (start workers before a run), or the master's scenario could not be "
+                  "read (see above)")
         return
     controller_of(environment).start_run()
 
@@ -298,6 +362,12 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
         controller.stop_node()
     else:
         controller.finish_run()
+
+
+def _interrupt_main_greenlet() -> None:
+    """Ctrl-C: raise KeyboardInterrupt where Locust expects it, in the main greenlet. Python would raise
+    it in whichever greenlet happened to run, often a user mid-request, and that request would be lost."""
+    gevent.get_hub().parent.throw(KeyboardInterrupt())
 
 
 def _stop_now(environment: Environment) -> None:

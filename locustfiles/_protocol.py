@@ -88,6 +88,19 @@ class Reply:
         """The reply as the assistant message to append to a conversation."""
         return Message("assistant", self.content, tuple(self.tool_calls))
 
+    def add_text(self, content: str | None, thinking: str | None) -> int:
+        """Append one chunk's visible and thinking text; the events it carried."""
+        events = 0
+        if content:
+            self.content += content
+            self.content_chunks += 1
+            events |= CONTENT
+        if thinking:
+            self.thinking += thinking
+            self.thinking_chunks += 1
+            events |= THINKING
+        return events
+
 
 class ProtocolError(ValueError):
     """A response that is not what its API promises (bad JSON, wrong shape)."""
@@ -282,15 +295,7 @@ class OpenAIStream:
         delta = choice.get("delta") if self._chat else choice
         if delta:
             text = delta.get("content") if self._chat else delta.get("text")
-            if text:
-                reply.content += text
-                reply.content_chunks += 1
-                events |= CONTENT
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning:
-                reply.thinking += reasoning
-                reply.thinking_chunks += 1
-                events |= THINKING
+            events |= reply.add_text(text, delta.get("reasoning_content") or delta.get("reasoning"))
             for part in delta.get("tool_calls") or ():
                 events |= CONTENT
                 slot = self._tool_parts.setdefault(part.get("index", len(self._tool_parts)), {"arguments": ""})
@@ -371,16 +376,7 @@ def _ollama_object(reply: Reply, obj: Mapping[str, Any], chat: bool) -> int:
     part = obj.get("message") if chat else obj
     if chat and not isinstance(part, dict):
         raise ProtocolError("chat chunk without a message")
-    text = part.get("content") if chat else part.get("response")
-    if text:
-        reply.content += text
-        reply.content_chunks += 1
-        events |= CONTENT
-    thinking = part.get("thinking")
-    if thinking:
-        reply.thinking += thinking
-        reply.thinking_chunks += 1
-        events |= THINKING
+    events |= reply.add_text(part.get("content") if chat else part.get("response"), part.get("thinking"))
     for call in part.get("tool_calls") or ():
         events |= CONTENT
         function = call.get("function") or {}

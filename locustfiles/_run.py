@@ -2,7 +2,8 @@
 
 Created when a test starts, finished when it stops: ``requests.csv`` and ``stages.csv`` grow during
 the run; ``run.json`` is written at the start (marked incomplete) and rewritten at the end, with the
-workers that took part, how many requests each sent and how many records arrived from it.
+workers that took part, how many requests each sent and how many records arrived from it. Meanwhile
+``server_metrics.csv`` is sampled from the servers and ``live`` keeps the LLM view for the web UI.
 """
 
 from __future__ import annotations
@@ -16,17 +17,20 @@ from typing import Any
 import gevent
 import locust
 from locust.env import Environment
-from locust.runners import STATE_MISSING, MasterRunner
+from locust.runners import STATE_MISSING, STATE_RUNNING, MasterRunner
 
-from analysis.schema import REQUESTS_FILE, HostInfo, RunInfo, WorkerInfo
+from analysis.schema import REQUESTS_FILE, SERVER_METRICS_FILE, HostInfo, RunInfo, WorkerInfo
 
 from . import _messages
+from ._live import LiveStats
 from ._locust_csv import LocustCsvFiles
 from ._messages import RecordsMessage
 from ._records import RecordStore
 from ._rundir import StageLog, new_run_id, write_run_info
+from ._sampler import ServerSampler
 from ._options import Slo
 from ._scenario import Scenario
+from ._workers import hostname_of
 from ._workloads import Workload
 
 log = logging.getLogger(__name__)
@@ -74,18 +78,30 @@ class Run:
             "slo": slo_thresholds(scenario.slo),
             "workloads": [workload_summary(w) for w in scenario.workloads],
         }
+        runner = environment.runner
+        #: Client ids of the workers connected when the run started: the run's scenario went to them.
+        self.participants = frozenset(c.id for c in runner.clients.all) if isinstance(runner, MasterRunner) \
+            else frozenset()
         self._vanished: dict[str, float] = {}
         self._flush_token = 0
         self._flush_replies: dict[int, int] = {}
         self._watch = gevent.spawn(self._watch_workers) if isinstance(environment.runner, MasterRunner) else None
         self.finished = False
+        self.live = LiveStats(self.info["started_at"])
+        self.sampler = ServerSampler(hosts, self.dir / SERVER_METRICS_FILE, self.live.add_samples)
         write_run_info(self.dir, self.info)
         self.locust_csv.start()
+        self.sampler.start()
 
     # -- records ------------------------------------------------------------------------------------
 
     def on_records(self, message: RecordsMessage) -> None:
         self.store.write_batch(message)
+        if message["run_id"] == self.run_id:
+            try:
+                self.live.add_rows(message["rows"])
+            except Exception:  # the view must never cost a record: the sink would resend the written batch
+                log.exception("the live LLM view could not count a batch of records (requests.csv has them)")
         if token := message["flush_token"]:
             self._flush_replies[message["worker"]] = token
 
@@ -115,19 +131,26 @@ class Run:
         return True
 
     def live_workers(self) -> set[int]:
-        """Indexes of the nodes that can still send records (the local runner is node 0)."""
+        """Indexes of the nodes of this run that can still send records (the local runner is node 0)."""
         runner = self.environment.runner
         if not isinstance(runner, MasterRunner):
             return {0}
-        return {runner.get_worker_index(c.id) for c in runner.clients.all if c.state != STATE_MISSING}
+        return {runner.get_worker_index(c.id) for c in runner.clients.all
+                if c.id in self.participants and c.state != STATE_MISSING}
 
     def _watch_workers(self) -> None:
+        """Note the workers that go missing. Once a newcomer that could not take part is gone, hand the
+        users Locust gave it back to the run's workers (Locust itself does only with rebalancing on)."""
         runner = self.environment.runner
         while True:
             for client in list(runner.clients.all):
-                if client.state == STATE_MISSING and client.id not in self._vanished:
-                    self._vanished[client.id] = time.time()
+                if client.state != STATE_MISSING or client.id in self._vanished:
+                    continue
+                self._vanished[client.id] = time.time()
+                if client.id in self.participants:
                     log.warning("worker %s vanished; its records so far are kept", client.id)
+                elif runner.state == STATE_RUNNING:
+                    runner.start(runner.target_user_count, runner.spawn_rate)
             gevent.sleep(1.0)
 
     # -- the end ------------------------------------------------------------------------------------
@@ -139,6 +162,7 @@ class Run:
         self.finished = True
         if self._watch is not None:
             self._watch.kill()
+        self.sampler.stop()
         self.stages.close()
         self.store.close()
         self.locust_csv.finish()
@@ -158,7 +182,7 @@ class Run:
             workers.append(WorkerInfo(
                 index=index,
                 client_id=client_id,
-                hostname=client_id.rsplit("_", 1)[0] if client_id != "local" else platform.node(),
+                hostname=hostname_of(client_id) if client_id != "local" else platform.node(),
                 requests_sent=tally.sent,
                 records_received=tally.received,
                 vanished_at=self._vanished.get(client_id),

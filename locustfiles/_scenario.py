@@ -23,7 +23,7 @@ from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from ._hosts import HOST, Host, HostPatch, LlamacppHost, Models
 from ._load_shapes import LoadShape, Rounds, Steady, Sweep
-from ._model_base import Model, Name, from_payload, unique_names
+from ._model_base import Model, Name, check_model_name, from_payload, unique_names
 from ._options import DEFAULT_OPTIONS, Options, Slo
 from ._scenario_errors import (
     FieldProblem,
@@ -41,6 +41,7 @@ from ._yaml_source import Mark, YamlSyntaxError, parse_yaml
 PAYLOAD_FORMAT = "ollama-loadtest.scenario/1"
 PAYLOAD_FILE = "<payload>"
 HOSTS_OPTION = "--hosts"
+MODEL_OPTION = "--model"
 
 Api = Literal["ollama", "openai"]
 Routing = Literal["sticky", "round_robin", "weighted", "least_in_flight"]
@@ -189,6 +190,21 @@ class Scenario(Model):
         else:
             new = [_external(None, url) for _, url in pairs]
         return self.model_copy(update={"hosts": tuple(new)})
+
+    def with_model(self, model: str) -> Scenario:
+        """This scenario with every workload asking for ``model`` (a ``--model`` value). The hosts'
+        ``models`` lists named the models replaced, so they go: every host serves the one model.
+        Raises ``ScenarioError`` naming ``--model``."""
+        try:
+            check_model_name(model)
+        except FieldProblem as problem:
+            raise ScenarioError.single(MODEL_OPTION, problem.message) from None
+        models = (model,)
+        return self.model_copy(update={
+            "models": models,
+            "workloads": tuple(workload.model_copy(update={"models": models}) for workload in self.workloads),
+            "hosts": tuple(host.model_copy(update={"models": None}) for host in self.hosts),
+        })
 
     def problem(self, message: str, *loc: str | int) -> ScenarioError:
         """A ``ScenarioError`` about the value at ``loc`` (e.g. ``"hosts", 0, "url"``), found after loading

@@ -134,7 +134,7 @@ class LLMUser(User):
             refused = result.refused
         except RequestCancelled as cancelled:
             self._record(session_id, step, model, target.name, sampling.num_predict, stream, cancelled.exchange)
-            raise
+            raise cancelled.cause from None
         finally:
             node.router.release(target, refused=refused)
         self._record(session_id, step, model, target.name, sampling.num_predict, stream, result)

@@ -1,9 +1,17 @@
-"""Shared test fixtures. Locust's pytest plugin imports locust (and so gevent's monkey patching)
-before any test module, so every test runs in a patched process; servers run as subprocesses."""
+"""Shared test fixtures.
+
+Importing locust monkey-patches the process with gevent. Some test modules import it (directly or
+through ``locustfiles``), so patch first, before any test module or shared client exists: a process
+patched halfway (real OS locks held by greenlets) deadlocks. Servers run as subprocesses.
+"""
 
 from __future__ import annotations
 
-import subprocess
+from gevent import monkey
+
+monkey.patch_all()
+
+import subprocess  # noqa: E402  (after the patch, on purpose)
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +20,9 @@ import pytest
 import yaml
 
 from tests.helpers import REPO, EmulatorProcess, LocustRun, kill_group, locust_command, read_run, start_emulator
+
+#: A ``locust`` process running in the background and the results directory it writes to.
+Background = tuple[subprocess.Popen[str], Path]
 
 
 @pytest.fixture
@@ -60,13 +71,13 @@ def run_locust(tmp_path: Path, scenario_file: Callable[..., Path]) -> Callable[.
 
 
 @pytest.fixture
-def start_locust(tmp_path: Path, scenario_file: Callable[..., Path]) -> Iterator[Callable[..., tuple]]:
+def start_locust(tmp_path: Path, scenario_file: Callable[..., Path]) -> Iterator[Callable[..., Background]]:
     """Start ``locust --headless`` in the background, in its own process group; the test decides when and
     how it ends. Whatever is left of each group (master, forked workers, embedded servers) is killed at
     teardown."""
     procs: list[subprocess.Popen[str]] = []
 
-    def start(scenario: dict[str, Any], *args: str) -> tuple[subprocess.Popen[str], Path]:
+    def start(scenario: dict[str, Any], *args: str) -> Background:
         results = tmp_path / f"results-bg{len(procs)}"
         proc = subprocess.Popen(locust_command(scenario_file(scenario, f"bg{len(procs)}.yaml"), results, *args),
                                 cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

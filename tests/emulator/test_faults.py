@@ -116,11 +116,12 @@ def test_garbage_mid_stream(emu, faults):
 
 
 def test_slow_first_byte(emu, faults):
-    faults("slow_first_byte:seconds=0.4")
+    delay_s = 0.4
+    faults(f"slow_first_byte:seconds={delay_s}")
     start = time.monotonic()
     res = HTTP.post(emu.url + "/api/chat", json={**CHAT, "stream": False})
-    assert res.status_code == 200 and time.monotonic() - start >= 0.4
-    assert res.json()["total_duration"] / 1e9 < 0.3  # the delay is before the handler: not in Ollama's timers
+    assert res.status_code == 200 and time.monotonic() - start >= delay_s
+    assert res.json()["total_duration"] / 1e9 < 0.75 * delay_s  # the delay is before the handler: not in its timers
 
 
 def test_every_nth_and_probability(emu, faults):

@@ -17,6 +17,9 @@ pytestmark = pytest.mark.integration
 
 # the fast preset made slow enough to observe: 100 tok/s solo (10 ms a token), no jitter
 SLOW = {"preset": "fast", "tune": ["solo_tps=100", "contention=0"]}
+TOKEN_S = 1 / 100
+#: "at once": a small share of the modelled time a wait would otherwise take
+AT_ONCE = 0.1
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
 
 
@@ -69,26 +72,28 @@ def test_slot_wait_is_only_in_total_duration(emulator_factory):
         first = pool.submit(gen, emu.url, "long", 50)  # 0.5 s of decoding
         wait_until(lambda: state(emu.url)["busy_slots"] == 1)
         second = pool.submit(gen, emu.url, "short", 5).result()
-    assert second["load_duration"] / 1e9 < 0.05  # a loaded model: the scheduler hands it over at once
-    assert 0.3 < gap_s(second) < 0.6  # it waited most of the first request's 0.5 s, and only total shows it
-    assert second["eval_duration"] / 1e9 == pytest.approx(0.05, abs=0.02)
-    assert gap_s(first.result()) < 0.05
+    first_s = 50 * TOKEN_S
+    assert second["load_duration"] / 1e9 < AT_ONCE * first_s  # a loaded model: the scheduler hands it over at once
+    assert 0.6 * first_s < gap_s(second) < 1.2 * first_s  # it waited most of the first request, only total shows it
+    assert second["eval_duration"] / 1e9 == pytest.approx(5 * TOKEN_S, rel=0.4)
+    assert gap_s(first.result()) < AT_ONCE * first_s
 
 
 def test_load_time_counts_on_first_use_and_after_keep_alive_expiry(emulator_factory):
     emu = emulator_factory(**{**SLOW, "tune": SLOW["tune"] + ["load_s=0.4", "fit_s=0.1"]})
+    load_s = 0.1 + 0.4  # fit + load
     cold = gen(emu.url)
     warm = gen(emu.url, keep_alive=0)  # unload once idle
-    assert cold["load_duration"] / 1e9 == pytest.approx(0.5, abs=0.1)  # fit 0.1 + load 0.4
-    assert warm["load_duration"] / 1e9 < 0.05
+    assert cold["load_duration"] / 1e9 == pytest.approx(load_s, rel=0.2)
+    assert warm["load_duration"] / 1e9 < AT_ONCE * load_s
     wait_until(lambda: not HTTP.get(emu.url + "/api/ps").json()["models"])
     reloaded = gen(emu.url, keep_alive=0.3)  # numbers are seconds
-    assert reloaded["load_duration"] / 1e9 == pytest.approx(0.5, abs=0.1)
+    assert reloaded["load_duration"] / 1e9 == pytest.approx(load_s, rel=0.2)
     (loaded,) = HTTP.get(emu.url + "/api/ps").json()["models"]
     expires = datetime.fromisoformat(loaded["expires_at"])
     assert expires - datetime.now(UTC) < timedelta(seconds=0.3)  # timer started when it went idle
     wait_until(lambda: not HTTP.get(emu.url + "/api/ps").json()["models"], timeout=2)
-    assert gen(emu.url)["load_duration"] / 1e9 == pytest.approx(0.5, abs=0.1)
+    assert gen(emu.url)["load_duration"] / 1e9 == pytest.approx(load_s, rel=0.2)
     assert state(emu.url)["loads"] == 3
 
 
@@ -122,8 +127,8 @@ def test_num_ctx_change_forces_a_reload(emulator_factory):
     gen(emu.url)
     same = gen(emu.url, options={"num_predict": 5, "num_ctx": 4096})  # the default: no reload
     bigger = gen(emu.url, options={"num_predict": 5, "num_ctx": 8192})
-    assert same["load_duration"] / 1e9 < 0.05
-    assert bigger["load_duration"] / 1e9 == pytest.approx(0.3, abs=0.1)
+    assert same["load_duration"] / 1e9 < AT_ONCE * 0.3
+    assert bigger["load_duration"] / 1e9 == pytest.approx(0.3, rel=0.3)  # the configured 0.3 s load
     assert HTTP.get(emu.url + "/api/ps").json()["models"][0]["context_length"] == 8192
     gen(emu.url)  # back to the default: thrash
     assert state(emu.url)["loads"] == 3
@@ -169,8 +174,9 @@ def test_client_disconnect_frees_the_slot_at_once(emulator_factory):
         generating.close()  # the generating client leaves: its slot goes to the waiter now, not in 3 s
         closed_at = time.monotonic()
         result = behind.result()
-    assert time.monotonic() - closed_at < 0.5
-    assert 0.15 < gap_s(result) < 0.6
+    pause_s, left_s = 0.2, 300 * TOKEN_S  # the wait above; what the generating request had left
+    assert time.monotonic() - closed_at < 0.2 * left_s
+    assert 0.75 * pause_s < gap_s(result) < 0.2 * left_s
     assert state(emu.url)["busy_slots"] == 0
 
 
@@ -206,7 +212,7 @@ def test_client_leaving_during_its_load_aborts_it(emulator_factory):
     cold = _open_stream(emu.port, b'{"model":"llama3.2","prompt":"cold"}')
     wait_until(lambda: state(emu.url)["loading"])
     cold.close()
-    wait_until(lambda: not state(emu.url)["loading"], timeout=0.3)  # aborted at once, not after 0.6 s
+    wait_until(lambda: not state(emu.url)["loading"], timeout=0.5 * 0.6)  # aborted at once, not after its 0.6 s
     assert not state(emu.url)["loaded"] and state(emu.url)["loads"] == 1
-    assert gen(emu.url)["load_duration"] / 1e9 == pytest.approx(0.6, abs=0.1)  # the next request loads anew
+    assert gen(emu.url)["load_duration"] / 1e9 == pytest.approx(0.6, rel=0.2)  # the next request loads anew
     assert state(emu.url)["loads"] == 2

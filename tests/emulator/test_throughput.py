@@ -64,7 +64,7 @@ def test_one_slot_queues_requests_at_solo_speed(sweep):
                    for r in rounds[8][1])  # fmt: skip
     solo_s = 100 / (24.6 * SPEED)
     assert waits[-1] == pytest.approx(7 * solo_s, rel=0.15)
-    assert max(r["load_duration"] for r in rounds[8][1]) / 1e9 < 0.05  # waiting for a slot is not load time
+    assert max(r["load_duration"] for r in rounds[8][1]) / 1e9 < 0.1 * solo_s  # waiting for a slot is not load time
 
 
 def test_four_slots_share_the_decoder(sweep):

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 
 def test_trace_lines(tmp_path):
     path = tmp_path / "trace.jsonl"
-    emu = start_emulator(preset="m1", speed=10, trace_file=str(path))
+    # A slow prefill (100 tok/s) makes the modelled prefill long enough to compare by ratio.
+    emu = start_emulator(preset="m1", speed=10, tune=["prefill_tps=10"], trace_file=str(path))
     try:
         for stream in (True, False):
             body = {"model": "llama3.2", "prompt": "one two three", "stream": stream, "options": {"num_predict": 30}}
@@ -33,10 +34,11 @@ def test_trace_lines(tmp_path):
     assert streamed["received"] <= streamed["runner_acquired"] <= streamed["slot_acquired"]
     assert streamed["slot_acquired"] <= streamed["prefill_start"] <= streamed["prefill_end"] <= streamed["first_chunk"]
     assert streamed["first_chunk"] <= streamed["last_token"] <= streamed["last_chunk"] <= time.time()
-    assert streamed["runner_acquired"] - streamed["received"] > 0.1  # the first request loaded the model
+    load_s = 1.2 / 10  # m1's load time at speed 10
+    assert streamed["runner_acquired"] - streamed["received"] > 0.8 * load_s  # the first request loaded the model
     for r in (streamed, whole):
         assert r["eval_count"] == 30 and r["done_reason"] == "length"
         assert r["model_decode_s"] == pytest.approx(30 / 246, rel=0.05)  # 30 tokens at 24.6 x 10 tok/s, +-2% jitter
         assert r["eval_s"] == pytest.approx(r["model_decode_s"], rel=0.05)  # measured follows the model
-        assert r["prompt_eval_s"] == pytest.approx(r["model_prefill_s"], abs=0.003)
+        assert r["prompt_eval_s"] == pytest.approx(r["model_prefill_s"], rel=0.10)
     assert records[3]["error"] == "model 'nope' not found"

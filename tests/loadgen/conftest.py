@@ -1,12 +1,60 @@
-"""What the workload tests read from their records. (The locust fixtures are in ``tests/conftest.py``,
-the helpers in ``tests/helpers.py``.)"""
+"""How the workload tests read their records and compare variants. (``run_locust``, ``start_locust`` and
+``scenario_file`` are in ``tests/conftest.py``; ``interrupt`` is in ``tests/helpers.py``.)"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import pandas as pd
+import yaml
+
+from tests.helpers import REPO
+
+
+
+@dataclass
+class Comparison:
+    """What ``python -m locustfiles run`` compared: per run (labelled by variant) its slots and curve."""
+
+    results: Path
+    targets: dict[str, dict[str, Any]]  # variant -> slots, serial, server_metrics...
+    curves: dict[str, pd.DataFrame]  # variant -> the level-by-level curve, indexed by concurrency
+
+    def records(self, variant: str) -> pd.DataFrame:
+        (run_dir,) = self.results.glob(f"*-{variant}")
+        return pd.read_csv(run_dir / "requests.csv")
+
+
+def run_variants(tmp_path: Path, scenario_file: str, change: Callable[[dict[str, Any]], None]) -> Comparison:
+    """Run a shipped scenario with variants (``scenarios/<scenario_file>``, edited by ``change``) the
+    way the README does, and read the comparison it wrote."""
+    scenario = yaml.safe_load((REPO / "scenarios" / scenario_file).read_text())
+    change(scenario)
+    path = tmp_path / scenario_file
+    path.write_text(yaml.safe_dump(scenario))
+    results = tmp_path / "results"
+    proc = subprocess.run([sys.executable, "-m", "locustfiles", "run", str(path), "--results-dir", str(results)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (compare,) = results.glob("*-compare/compare.json")
+    assert compare.with_name("compare.html").exists()
+    summary = json.loads(compare.read_text())
+    curves = pd.DataFrame(summary["curves"])
+    return Comparison(
+        results=results,
+        targets={t["run"]: t for t in summary["targets"]},
+        curves={run: curve.set_index("x") for run, curve in curves.groupby("run")},
+    )
 
 
 def slot_wait(records: pd.DataFrame) -> pd.Series:
     """Ollama's slot wait: total minus load, prefill and decode (docs/records.md)."""
     return (records.server_total_s - records.server_load_s - records.server_prompt_eval_s
             - records.server_eval_s)
+

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from tests.helpers import REPO, emulator_scenario
+from tests.loadgen.conftest import run_variants
 
 pytestmark = pytest.mark.integration
 
 ONE_TURN = {"name": "chat", "kind": "chat", "turns": 1, "think_time": 0}
+
+
+def assert_every_request_recorded(run) -> None:
+    """Every request the run started is a row, the ones in flight when the load ended included."""
+    assert run.info["complete"]
+    assert run.info["workers"][0]["requests_sent"] == run.info["workers"][0]["records_received"] == len(run.records)
 
 
 def in_flight_at(records: pd.DataFrame, t: float) -> int:
@@ -34,7 +38,7 @@ def test_stages_hold_each_user_count(run_locust):
         # Closed loop: in the middle of a stage, as many requests are open as there are users.
         samples = np.linspace(stage.t_begin + 1.0, stage.t_end - 0.3, 12)
         assert np.median([in_flight_at(run.records, t) for t in samples]) == users
-    assert run.info["workers"][0]["requests_sent"] == len(run.records)
+    assert_every_request_recorded(run)
 
 
 def test_sweep_levels_with_a_request_count_and_a_settle_period(run_locust):
@@ -48,6 +52,7 @@ def test_sweep_levels_with_a_request_count_and_a_settle_period(run_locust):
         stage = stages.loc[name]
         ended = run.records[(run.records.t_end >= stage.t_begin) & (run.records.t_end <= stage.t_end)]
         assert len(ended) >= 12  # the level lasted until its 12 requests were recorded
+    assert_every_request_recorded(run)
 
 
 def test_rounds_fire_exactly_n_at_once_and_wait_for_all(run_locust):
@@ -65,6 +70,7 @@ def test_rounds_fire_exactly_n_at_once_and_wait_for_all(run_locust):
         assert inside.t_start.min() >= previous_end  # after every request of the last round ended
         previous_end = inside.t_end.max()
     assert len(run.records) == 1 + 2 * (1 + 2 + 4)  # warm-up + the rounds
+    assert_every_request_recorded(run)
 
 
 @pytest.mark.parametrize("process", ["poisson", "constant"])
@@ -83,6 +89,7 @@ def test_open_loop_arrivals_follow_the_rate(run_locust, process):
     lag = run.records.t_start - run.records.t_scheduled
     assert (lag >= -0.001).all() and lag.median() < 0.05  # enough idle users: sent when due
     assert run.stages.set_index("stage").loc["a1-25/s", "rate"] == rate
+    assert_every_request_recorded(run)
 
 
 def test_arrivals_beyond_the_user_pool_show_as_scheduling_lag(run_locust):
@@ -102,9 +109,13 @@ def test_queue_probe_finds_503s_only_while_the_model_loads(run_locust):
     cold = run_locust(emulator_scenario([ONE_TURN], hosts=[host], load=burst))
     warm = run_locust(emulator_scenario([ONE_TURN], hosts=[host], load={**burst, "warmup": 1}))
     assert len(cold.records) == 8 and len(warm.records) == 9
-    assert (cold.records.error == "busy_503").sum() == 8 - 1 - 3  # one loads, three wait in the queue
+    # Three wait in the scheduler queue and one loads, unless the burst filled the queue before the
+    # scheduler took the first request out of it (a race real Ollama has too): 8 - 3 - 1 or 8 - 3 refused.
+    assert (cold.records.error == "busy_503").sum() in (8 - 3 - 1, 8 - 3)
     assert (warm.records.error == "").all()
     assert cold.stages.set_index("stage").loc["burst8", "mode"] == "probe"
+    assert_every_request_recorded(cold)
+    assert_every_request_recorded(warm)
 
 
 def test_headless_run_writes_its_report(tmp_path, scenario_file):
@@ -119,24 +130,14 @@ def test_headless_run_writes_its_report(tmp_path, scenario_file):
 
 
 def test_seed_sweep_demo_reproduces_the_m1_table(tmp_path):
-    scenario = yaml.safe_load((REPO / "scenarios" / "seed-sweep.yaml").read_text())
-    scenario["hosts"][0]["settings"]["speed"] = 10  # same ratios, ten times faster
-    scenario["workloads"][0]["prompts"] = {"inline": scenario["workloads"][0]["prompts"]}
-    path = tmp_path / "seed-sweep.yaml"
-    path.write_text(yaml.safe_dump(scenario))
-    results = tmp_path / "results"
-    proc = subprocess.run([sys.executable, "-m", "locustfiles", "run", str(path), "--results-dir", str(results)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (compare,) = results.glob("*-compare/compare.json")
-    summary = json.loads(compare.read_text())
-    targets = {t["run"]: t for t in summary["targets"]}
-    curves = pd.DataFrame(summary["curves"])
-    one, four = curves[curves.run == "1-slot"].set_index("x"), curves[curves.run == "4-slots"].set_index("x")
-    assert (targets["1-slot"]["slots"], targets["4-slots"]["slots"]) == (1, 4)
-    assert targets["1-slot"]["serial"] and not targets["4-slots"]["serial"]
+    def faster(scenario: dict) -> None:
+        scenario["hosts"][0]["settings"]["speed"] = 10  # same ratios, ten times faster
+
+    seed = run_variants(tmp_path, "seed-sweep.yaml", faster)
+    one, four = seed.curves["1-slot"], seed.curves["4-slots"]
+    assert (seed.targets["1-slot"]["slots"], seed.targets["4-slots"]["slots"]) == (1, 4)
+    assert seed.targets["1-slot"]["serial"] and not seed.targets["4-slots"]["serial"]
     assert one.wall_s[8] / one.wall_s[1] == pytest.approx(8, rel=0.10)  # queued: wall time grows with N
     assert one.per_req_tok_s[8] / one.per_req_tok_s[1] == pytest.approx(1, rel=0.10)  # at solo speed
     assert four.agg_tok_s[4] / four.agg_tok_s[1] == pytest.approx(1.8, rel=0.10)  # M1: ~1.8x at 4 slots
     assert four.per_req_tok_s[4] / four.per_req_tok_s[1] == pytest.approx(0.45, rel=0.15)  # each at half speed
-    assert Path(results.glob("*-compare").__next__() / "compare.html").exists()

@@ -10,7 +10,7 @@ from locustfiles._load_shapes import Steady
 from locustfiles._scenario import Scenario, load_scenario
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
-EXAMPLES = ["agent-loop.yaml", "chat.yaml", "batch.yaml", "mixed.yaml"]
+EXAMPLES = ["agent-loop.yaml", "chat.yaml", "batch.yaml", "mixed.yaml", "two-hosts.yaml"]
 
 
 @pytest.fixture(params=EXAMPLES)

@@ -1,0 +1,61 @@
+"""A master and two workers as real processes: every request a worker made reaches requests.csv once."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.distributed.cluster import Cluster, assert_every_request_recorded_once, free_port
+from tests.helpers import LocustRun, emulator_scenario, wait_for_records
+
+pytestmark = pytest.mark.integration
+
+#: Requests of about a second (100 tokens at ~4x the M1 speed, two slots for four users), so that every
+#: worker has requests in flight when the load stops.
+SLOW_CHAT = emulator_scenario([{"name": "chat", "kind": "chat", "turns": 3, "think_time": 0}], speed=4,
+                              options={"num_predict": 100, "temperature": 0},
+                              load={"users": 4, "duration": "4s", "stop_timeout": "30s"})
+
+
+def assert_requests_in_flight_at_the_end_were_recorded(run: LocustRun, workers: int) -> None:
+    """Each worker had requests running when the load stopped; they finished and were recorded."""
+    drain = run.stages.set_index("stage").loc["drain"]
+    records = run.records
+    straddling = records[(records.t_start < drain.t_begin) & (records.t_end > drain.t_begin)]
+    assert set(straddling.worker) == set(range(workers)), straddling
+    assert (straddling.error == "").all()
+
+
+def test_workers_without_the_scenario_files_lose_nothing(cluster: Cluster, scenario_file) -> None:
+    port = cluster.start_master(scenario_file(SLOW_CHAT), 2, "--model", "gemma3:270m")
+    for _ in range(2):
+        cluster.start_worker(port)
+    run = cluster.wait()
+    assert_every_request_recorded_once(run, workers=2)
+    assert_requests_in_flight_at_the_end_were_recorded(run, workers=2)
+    assert set(run.records.model) == {"gemma3:270m"}  # the master's --model reached the workers
+
+
+def test_processes_lose_nothing(run_locust) -> None:
+    port = str(free_port())  # the forked workers connect to --master-port, not to --master-bind-port
+    run = run_locust(SLOW_CHAT, "--processes", "2", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                     "--master-port", port)
+    assert_every_request_recorded_once(run, workers=2)
+    assert_requests_in_flight_at_the_end_were_recorded(run, workers=2)
+
+
+def test_a_worker_that_joins_mid_run_leaves_and_its_users_come_back(cluster: Cluster, scenario_file) -> None:
+    # Locust hands a newcomer its share of the users at once, before it could have the run's scenario.
+    scenario = emulator_scenario([{"name": "chat", "kind": "chat", "turns": 3, "think_time": 0}],
+                                 load={"users": 4, "duration": "8s", "stop_timeout": "30s"})
+    port = cluster.start_master(scenario_file(scenario), workers=1)
+    cluster.start_worker(port)
+    wait_for_records(cluster.results, at_least=1)
+    cluster.start_worker(port)
+    assert cluster.workers[1].wait(30) == 2
+    run = cluster.wait()
+    assert_every_request_recorded_once(run, workers=1)
+    assert "joined while run" in run.output and "joined while the run was going on" in run.output
+    # Once the newcomer was missed, the first worker ran all four users again.
+    steady_end = run.stages.set_index("stage").loc["steady"].t_end
+    last_second = run.records[run.records.t_start > steady_end - 1]
+    assert last_second.user_id.nunique() == 4
