@@ -189,7 +189,8 @@ class Controller:
         assert self.scenario is not None
         env = self.environment
         opts = self.options
-        run = Run(env, self.scenario, self.host_info, Path(opts.results_dir), opts.variant or None, opts.run_id or None)
+        run = Run(env, self.scenario, self.host_info, Path(opts.results_dir), opts.variant or None, opts.run_id or None,
+                  api_keys(self.scenario, self.api_key))
         opts.run_id = ""  # a name is for one run: the next (web UI) run gets its own
         setattr(env, RUN_ATTRIBUTE, run)
         message = _messages.ScenarioMessage(run_id=run.run_id, scenario=self.scenario.to_payload(),
