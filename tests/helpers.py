@@ -214,8 +214,10 @@ def poll(condition: Callable[[], T], what: str, timeout: float = 30, interval: f
 
 
 def wait_for_records(results: Path, at_least: int, timeout: float = 30) -> None:
-    """Wait until the run being written under ``results`` has at least ``at_least`` request rows."""
-    poll(lambda: len(live_records(results)) >= at_least, f"{at_least} records under {results}", timeout)
+    """Wait until the run being written under ``results`` has started (its requests.csv exists) and has at
+    least ``at_least`` request rows."""
+    poll(lambda: any(results.glob("*/requests.csv")) and len(live_records(results)) >= at_least,
+         f"{at_least} records under {results}", timeout)
 
 
 def interrupt(proc: subprocess.Popen[str], timeout: float = 60) -> str:
