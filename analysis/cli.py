@@ -1,6 +1,8 @@
 """``python -m analysis report RUN`` and ``python -m analysis compare RUN...``.
 
-Exit codes: 0 fine, 1 an SLO failed (so CI can gate on it), 2 unusable input (one line on stderr).
+Exit codes: 0 fine, 1 an SLO failed (so CI can gate on it), 2 unusable input (one line on stderr), 3 the
+analysis itself failed (a bug: its traceback on stderr; never Python's default 1, which would read as an SLO
+failure).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from analysis.report import build_report
 from analysis.slo import valid_key
 from analysis.summary import summary
 
-EXIT_OK, EXIT_SLO, EXIT_INPUT = 0, 1, 2
+EXIT_OK, EXIT_SLO, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 
 
 def _slo(text: str) -> tuple[str, float]:
@@ -90,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INPUT
+    except Exception:
+        traceback.print_exc()
+        print("error: the analysis failed on this input (a bug; the traceback is above)", file=sys.stderr)
+        return EXIT_BUG
     print("wrote " + ", ".join(str(p) for p in paths))
     for a in failed:
         fails = a.verdicts[a.verdicts["passed"] == False]  # noqa: E712

@@ -61,11 +61,11 @@ def load_run(path: str | Path) -> Run:
 def _load_run_dir(directory: Path) -> Run:
     notes: list[str] = []
     records = _read_records(directory / REQUESTS_FILE, notes)
-    stages = _read_table(directory / STAGES_FILE, notes, required=("stage", "t_begin", "t_end"))
+    stages = _read_table(directory / STAGES_FILE, notes, required=("stage", "t_begin", "t_end"), quiet=True)
     if stages is None:
-        notes.append(f"{STAGES_FILE} missing or empty: the whole run is treated as one stage")
+        notes.append(f"{STAGES_FILE} missing or empty (no stage ended): the whole run is treated as one stage")
     info = _read_info(directory / RUN_FILE, notes)
-    server = _read_table(directory / SERVER_METRICS_FILE, notes, required=("t", "host", "busy"), optional=True)
+    server = _read_table(directory / SERVER_METRICS_FILE, notes, required=("t", "host", "busy"), quiet=True)
     locust = _read_locust(directory / "locust", notes, optional=True)
     if records is None and locust.stats is None:
         raise InputError(f"{directory}: no request records ({REQUESTS_FILE} missing or empty) and no Locust CSVs")
@@ -83,12 +83,20 @@ def _load_locust_prefix(prefix: Path, directory: Path) -> Run:
 
 
 def _read_locust(prefix: Path, notes: list[str], optional: bool) -> LocustData:
+    """Locust's CSVs. Beside the records (``optional``) a damaged one (a master killed while Locust rewrote
+    it) is noted and left out rather than failing the whole report."""
     tables: dict[str, pd.DataFrame | None] = {}
     for kind, suffix in LOCUST_SUFFIXES.items():
         path = Path(f"{prefix}{suffix}")
-        frame = _read_table(path, notes, required=(), optional=optional or kind != "stats", raw=True)
-        if frame is not None:
-            locust_csv.check_columns(frame, LOCUST_REQUIRED[kind], str(path))
+        try:
+            frame = _read_table(path, notes, required=(), optional=optional or kind != "stats", raw=True, quiet=True)
+            if frame is not None:
+                locust_csv.check_columns(frame, LOCUST_REQUIRED[kind], str(path))
+        except InputError as exc:
+            if not optional:
+                raise
+            notes.append(f"{exc}; left out")
+            frame = None
         tables[kind] = frame
     return LocustData(**tables)
 
@@ -107,7 +115,27 @@ def _read_info(path: Path, notes: list[str]) -> dict[str, Any]:
         return {}
     if info.get("complete") is False:
         notes.append("run.json says the run did not end gracefully (complete: false): the last records may be missing")
+    notes.extend(_worker_notes(info))
     return info
+
+
+def _worker_notes(info: dict[str, Any]) -> list[str]:
+    """What ``run.json`` says was lost on the workers: ones that vanished, requests without a record."""
+    notes = []
+    started = info.get("started_at")
+    for worker in info.get("workers") or []:
+        if not isinstance(worker, dict):
+            continue
+        name = f"worker {worker.get('index')} ({worker.get('hostname', '?')})"
+        vanished = worker.get("vanished_at")
+        if isinstance(vanished, (int, float)):
+            when = f"{vanished - started:.0f} s into the run" if isinstance(started, (int, float)) else "mid-run"
+            notes.append(f"{name} vanished {when}: its requests in flight then, and up to its last second of "
+                         "records, are missing")
+        sent, received = worker.get("requests_sent"), worker.get("records_received")
+        if isinstance(sent, int) and isinstance(received, int) and sent > received:
+            notes.append(f"{name}: {sent - received} of the {sent} requests it sent have no record")
+    return notes
 
 
 def _complete_lines(path: Path, notes: list[str]) -> str | Path:
@@ -149,8 +177,10 @@ def _read_table(
     optional: bool = True,
     raw: bool = False,
     dtype: dict[str, Any] | None = None,
+    quiet: bool = False,
 ) -> pd.DataFrame | None:
-    """Read one CSV; ``None`` (with a note) when missing or empty.
+    """Read one CSV; ``None`` when missing or empty, with a note unless ``quiet`` (the caller says what the
+    absence means, or it is normal, as for an optional file or Locust's empty failures table).
 
     ``dtype`` columns of type float64 that hold text are read again as text and coerced, noting how many
     cells were lost; ``raw`` keeps Locust's "N/A" cells as text instead of missing values.
@@ -158,13 +188,14 @@ def _read_table(
     if not path.exists():
         if not optional:
             raise InputError(f"{path}: missing")
-        if path.name != SERVER_METRICS_FILE and not path.name.startswith("locust"):
+        if not quiet:
             notes.append(f"{path.name} missing")
         return None
     source = _complete_lines(path, notes)
     columns = _header(source, path)
     if not columns:
-        notes.append(f"{path.name} is empty")
+        if not quiet:
+            notes.append(f"{path.name} is empty")
         return None
     missing = [c for c in required if c not in columns]
     if missing:
@@ -182,7 +213,8 @@ def _read_table(
             if bad := before - int(frame[column].notna().sum()):
                 notes.append(f"{path.name}: {bad} non-numeric cells in {column} treated as missing")
     if frame.empty:
-        notes.append(f"{path.name} has a header but no rows")
+        if not quiet:
+            notes.append(f"{path.name} has a header but no rows")
         return None
     return frame
 

@@ -76,7 +76,7 @@ def degradation(records: pd.DataFrame, busy: np.ndarray) -> pd.DataFrame:
     table = grouped.agg(requests="size", per_req_tok_s="median").reset_index()
     table["m"] = table["m"].astype(int)
     table["aggregate_tok_s"] = table["m"] * table["per_req_tok_s"]
-    table["relative_speed"] = table["per_req_tok_s"] / table["per_req_tok_s"].iloc[0]
+    table["relative_speed"] = table["per_req_tok_s"] / (table["per_req_tok_s"].iloc[0] if len(table) else np.nan)
     return table
 
 

@@ -78,6 +78,8 @@ def overlap_levels(records: pd.DataFrame) -> pd.DataFrame:
 
 def overlap_estimate(levels: pd.DataFrame) -> Estimate:
     """Estimator 1 from ``overlap_levels``."""
+    if levels.empty:  # no request with server timers or a client-side estimate of them
+        return Estimate(None)
     judged = levels[levels["supported"]]
     reached = judged[judged["share"] >= SUSTAINED]
     if reached.empty:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +32,13 @@ from ._protocol import ERROR, FINAL, CONTENT, THINKING, ProtocolError, Reply, er
 POOL_SIZE: Final = 65_536
 #: The most of an error body kept for its message.
 ERROR_BODY_LIMIT: Final = 4096
+#: What a token is replaced with in anything the client reports.
+REDACTED: Final = "[redacted]"
+#: Connection errors that mean nothing is accepting connections at the host (it is down or unreachable).
+UNREACHABLE_ERRNOS: Final = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN})
+
+log = logging.getLogger(__name__)
+_logged_unexpected: set[type[BaseException]] = set()
 
 
 @dataclass(slots=True)
@@ -45,6 +53,7 @@ class Exchange:
     t_first_token: float | None
     t_first_thinking: float | None
     t_end: float
+    refused: bool = False  # no connection could be made: the host is down, not merely failing this request
 
 
 class RequestCancelled(BaseException):
@@ -59,13 +68,15 @@ class RequestCancelled(BaseException):
 
 
 class HostConnection:
-    """A keep-alive connection pool to one host, with fixed connect and read (idle) timeouts."""
+    """A keep-alive connection pool to one host, with fixed connect and read (idle) timeouts, sending
+    ``token`` (if any) as ``Authorization: Bearer <token>``."""
 
-    def __init__(self, url: str, connect_timeout: float, read_timeout: float, headers: Mapping[str, str] = {}) -> None:
+    def __init__(self, url: str, connect_timeout: float, read_timeout: float, token: str = "") -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
         self.base_path = parts.path.rstrip("/")
+        self._token = token
         self._client = HTTPClient(
             parts.hostname,
             port=parts.port,
@@ -73,8 +84,12 @@ class HostConnection:
             concurrency=POOL_SIZE,
             connection_timeout=connect_timeout,
             network_timeout=read_timeout,
-            headers={"Content-Type": "application/json", "Accept-Encoding": "identity", **headers},
+            headers={"Content-Type": "application/json", "Accept-Encoding": "identity", **auth_headers(token)},
         )
+
+    def redact(self, text: str) -> str:
+        """``text`` with the token replaced: a server's error message may quote the request's headers."""
+        return text.replace(self._token, REDACTED) if self._token else text
 
     def post(self, path: str, body: bytes, request_id: str = "") -> HTTPSocketPoolResponse:
         """Send a POST and return once the response headers have arrived."""
@@ -87,6 +102,11 @@ class HostConnection:
 
     def close(self) -> None:
         self._client.close()
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    """The header that carries a bearer token (none without one)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def exchange(
@@ -104,7 +124,7 @@ def exchange(
     t_wall = time.time()
     t0 = time.perf_counter()
     first_token = first_thinking = None
-    status, error, detail = 0, ErrorClass.NONE, ""
+    status, error, detail, refused = 0, ErrorClass.NONE, "", False
     reply = Reply()
     response: HTTPSocketPoolResponse | None = None
     try:
@@ -138,14 +158,17 @@ def exchange(
         error, detail = ErrorClass.TIMEOUT, _describe(e, "no data within the read timeout")
     except (OSError, HTTPParseError) as e:
         error, detail = _network_error(e, status)
+        refused = not status and _is_unreachable(e)
     except (GreenletExit, KeyboardInterrupt) as interruption:
         error, detail = ErrorClass.CANCELLED, "the run stopped before the response completed"
         partial = _result(reply, status, error, detail, t_wall, t0, first_token, first_thinking)
         raise RequestCancelled(partial, interruption) from None
+    except Exception as e:  # what no branch above foresaw: still one record, never a lost request
+        error, detail = _unexpected(e, status)
     finally:
         if response is not None:
             _release(response)
-    return _result(reply, status, error, detail, t_wall, t0, first_token, first_thinking)
+    return _result(reply, status, error, conn.redact(detail), t_wall, t0, first_token, first_thinking, refused)
 
 
 def _result(
@@ -157,6 +180,7 @@ def _result(
     t0: float,
     first_token: float | None,
     first_thinking: float | None,
+    refused: bool = False,
 ) -> Exchange:
     """Convert perf_counter readings to epoch times anchored at the send (durations stay monotonic)."""
     return Exchange(
@@ -168,6 +192,7 @@ def _result(
         t_first_token=None if first_token is None else t_wall + (first_token - t0),
         t_first_thinking=None if first_thinking is None else t_wall + (first_thinking - t0),
         t_end=t_wall + (time.perf_counter() - t0),
+        refused=refused,
     )
 
 
@@ -191,6 +216,21 @@ def _network_error(e: BaseException, status: int) -> tuple[ErrorClass, str]:
     if isinstance(e, OSError) and e.errno in (errno.ETIMEDOUT,):
         return ErrorClass.TIMEOUT, _describe(e, "connect timed out")
     return ErrorClass.CONNECT, _describe(e, "connection failed")
+
+
+def _is_unreachable(e: BaseException) -> bool:
+    """Whether ``e`` says no connection could be made (refused, no route, unknown name), as opposed to
+    a connection that was made and then lost."""
+    return isinstance(e, socket.gaierror) or (isinstance(e, OSError) and e.errno in UNREACHABLE_ERRNOS)
+
+
+def _unexpected(e: Exception, status: int) -> tuple[ErrorClass, str]:
+    """An exception no branch foresaw (a client library's own, or a bug here): logged once per type with
+    its traceback, and recorded as a bad response (or a failed connection, if no response had begun)."""
+    if type(e) not in _logged_unexpected:
+        _logged_unexpected.add(type(e))
+        log.warning("unexpected %s during a request; recorded as a failed request", type(e).__name__, exc_info=e)
+    return (ErrorClass.BAD_RESPONSE if status else ErrorClass.CONNECT), _describe(e, "unexpected error")
 
 
 def _describe(e: BaseException, fallback: str) -> str:

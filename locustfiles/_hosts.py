@@ -29,7 +29,10 @@ def _check_url(value: Any) -> Any:
         return value
     if any(ch.isspace() for ch in value):
         raise FieldProblem(f"must not contain spaces, got {show(value)}")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError as e:  # e.g. an unclosed [ around an IPv6 address
+        raise FieldProblem(f"is not a valid URL ({e}), got {show(value)}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise FieldProblem(f"must be an http:// or https:// URL such as http://127.0.0.1:11434, got {show(value)}")
     if parts.username or parts.password:

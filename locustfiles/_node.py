@@ -77,8 +77,8 @@ class Node:
         key = (target.name, options.connect_timeout, options.timeout)
         conn = self._connections.get(key)
         if conn is None:
-            headers = {"Authorization": f"Bearer {token}"} if (token := self.api_keys.get(target.name)) else {}
-            conn = self._connections[key] = HostConnection(target.url, options.connect_timeout, options.timeout, headers)
+            conn = self._connections[key] = HostConnection(target.url, options.connect_timeout, options.timeout,
+                                                           self.api_keys.get(target.name, ""))
         return conn
 
     def pacer_session_done(self) -> None:
@@ -110,14 +110,24 @@ def sampling_for(options: Options, session_id: str, step: int) -> Sampling:
     )
 
 
+def api_keys(scenario: Scenario, override: str = "") -> dict[str, str]:
+    """Host name → bearer token, read from this process's environment: each host's ``api_key_env``, or
+    ``override`` (``--api-key`` / ``LOCUST_LLM_API_KEY``) for every host."""
+    if override:
+        return {h.name: override for h in scenario.hosts}
+    return {h.name: os.environ[h.api_key_env] for h in scenario.hosts if h.api_key_env and os.environ.get(h.api_key_env)}
+
+
 def build_node(
     environment: Environment,
     run_id: str,
     scenario: Scenario,
     host_urls: dict[str, str],
     send: Callable[[Any], None],
+    api_key: str = "",
 ) -> Node:
-    """The node for a new run; ``host_urls`` are the URLs the master resolved (embedded servers)."""
+    """The node for a new run; ``host_urls`` are the URLs the master resolved (embedded servers),
+    ``api_key`` the node's own ``--api-key``."""
     runner = environment.runner
     worker = getattr(runner, "worker_index", 0) or 0
     targets = [
@@ -125,10 +135,6 @@ def build_node(
         for h in scenario.hosts
     ]
     seed = zlib.crc32(f"{run_id}:{worker}".encode())
-    api_keys = {h.name: os.environ[h.api_key_env] for h in scenario.hosts if h.api_key_env and os.environ.get(h.api_key_env)}
-    override = getattr(environment.parsed_options, "api_key", "") if environment.parsed_options else ""
-    if override:
-        api_keys = {h.name: override for h in scenario.hosts}
     return Node(
         run_id=run_id,
         worker=worker,
@@ -136,7 +142,7 @@ def build_node(
         router=Router(targets, Policy(scenario.routing), random.Random(seed)),
         sink=RecordSink(send, run_id, worker),
         pacer=pacer_for(scenario, random.Random(seed + 1)),
-        api_keys=api_keys,
+        api_keys=api_keys(scenario, api_key),
     )
 
 

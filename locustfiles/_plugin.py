@@ -28,16 +28,17 @@ from locust.rpc import Message
 from analysis.schema import HostInfo
 
 from . import _messages
+from ._client import auth_headers
 from ._embedded import EmbeddedServer, EmbeddedServerError, server_argv
 from ._node import ATTRIBUTE as NODE_ATTRIBUTE
-from ._node import Node, build_node
+from ._node import Node, api_keys, build_node
 from ._pacing import ArrivalStream, RoundGate
 from ._probe import HostUnreachable, probe
 from ._run import ATTRIBUTE as RUN_ATTRIBUTE
 from ._run import Run, run_of
 from ._hosts import EmulatorHost, LlamacppHost
 from ._load_shapes import Steady
-from ._scenario import Scenario, ScenarioError, load_scenario
+from ._scenario import HOSTS_OPTION, Scenario, ScenarioError, load_scenario
 from ._shapes import ScenarioShape, plan
 from ._users import user_classes
 from ._webui import attach as attach_web_ui
@@ -65,7 +66,8 @@ def add_arguments(parser: LocustArgumentParser) -> None:
                             "dropped)")
     group.add_argument("--results-dir", default="results", env_var="LOCUST_RESULTS_DIR",
                        help="Where run directories are written (default: results/)")
-    group.add_argument("--api-key", default="", env_var="LOCUST_LLM_API_KEY", is_secret=True,
+    # Not in the web UI: its start form would carry the key in the page (and Locust would send it on).
+    group.add_argument("--api-key", default="", env_var="LOCUST_LLM_API_KEY", include_in_web_ui=False,
                        help="Bearer token sent to every host (prefer api_key_env in the scenario); never recorded")
     group.add_argument("--run-id", default="", include_in_web_ui=False,
                        help="Name the run directory (default: a timestamp and the scenario's name)")
@@ -101,6 +103,7 @@ class Controller:
         self.host_info: list[HostInfo] = []
         self._servers: dict[str, EmbeddedServer] = {}
         self._warned_hostnames: set[str] = set()
+        self.api_key = _take_api_key(environment)
 
     @property
     def options(self) -> Any:
@@ -149,7 +152,8 @@ class Controller:
         for name in set(self._servers) - wanted:
             self._servers.pop(name).stop()
         self.host_urls, self.host_info = {}, []
-        for host in self.scenario.hosts:
+        keys = api_keys(self.scenario, self.api_key)
+        for index, host in enumerate(self.scenario.hosts):
             info: HostInfo = {"name": host.name, "api": self.scenario.api, "weight": host.weight}
             if isinstance(host, (EmulatorHost, LlamacppHost)):
                 settings = host.settings.model_dump(mode="json", exclude_none=True)
@@ -167,15 +171,26 @@ class Controller:
                 url = host.url
             self.host_urls[host.name] = url
             info["url"] = url
-            info.update(probe(url))  # type: ignore[typeddict-item]
+            try:
+                info.update(probe(url, auth_headers(keys.get(host.name, ""))))  # type: ignore[typeddict-item]
+            except HostUnreachable as e:
+                raise self._host_problem(index, url, f"{url} does not answer ({e.reason}); is the server running?")
             self.host_info.append(info)
+
+    def _host_problem(self, index: int, url: str, message: str) -> ScenarioError:
+        """A host's startup problem, named where its URL was given: ``--hosts`` or the scenario's line."""
+        assert self.scenario is not None
+        if self.options.hosts and url in self.options.hosts:
+            return ScenarioError.single(HOSTS_OPTION, message)
+        return self.scenario.problem(message, "hosts", index, "url")
 
     def start_run(self) -> Run:
         """Open the run directory and tell every node what to run."""
         assert self.scenario is not None
         env = self.environment
         opts = self.options
-        run = Run(env, self.scenario, self.host_info, Path(opts.results_dir), opts.variant or None, opts.run_id or None)
+        run = Run(env, self.scenario, self.host_info, Path(opts.results_dir), opts.variant or None, opts.run_id or None,
+                  api_keys(self.scenario, self.api_key))
         opts.run_id = ""  # a name is for one run: the next (web UI) run gets its own
         setattr(env, RUN_ATTRIBUTE, run)
         message = _messages.ScenarioMessage(run_id=run.run_id, scenario=self.scenario.to_payload(),
@@ -246,7 +261,7 @@ class Controller:
         if self.scenario is None or isinstance(env.runner, WorkerRunner):
             self.scenario = Scenario.from_payload(message["scenario"])
             env.user_classes[:] = user_classes(self.scenario)
-        node = build_node(env, message["run_id"], self.scenario, message["hosts"], self._ship)
+        node = build_node(env, message["run_id"], self.scenario, message["hosts"], self._ship, self.api_key)
         setattr(env, NODE_ATTRIBUTE, node)
         node.sink.start()
         return node
@@ -275,6 +290,16 @@ def controller_of(environment: Environment) -> Controller:
         controller = Controller(environment)
         setattr(environment, CONTROLLER, controller)
     return controller
+
+
+def _take_api_key(environment: Environment) -> str:
+    """This node's ``--api-key``, taken out of the parsed options: Locust sends the master's options to
+    every worker that joins (unencrypted, to anyone who reaches its port), and each node uses its own."""
+    options = environment.parsed_options
+    key = getattr(options, "api_key", "") or ""
+    if key:
+        options.api_key = ""
+    return key
 
 
 def _fail(message: str) -> None:
@@ -311,7 +336,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     except ScenarioError as e:
         controller.stop_servers()
         _fail(str(e))
-    except (EmbeddedServerError, HostUnreachable) as e:
+    except EmbeddedServerError as e:
         controller.stop_servers()
         _fail(f"{environment.parsed_options.scenario}: hosts: {e}")
     if environment.web_ui is not None:

@@ -14,7 +14,12 @@ PROBE_TIMEOUT_S: Final = 5.0
 
 
 class HostUnreachable(ConnectionError):
-    """The host did not answer at all."""
+    """The host did not answer at all; ``reason`` says why, in the operating system's words."""
+
+    def __init__(self, url: str, reason: object) -> None:
+        self.url = url
+        self.reason = getattr(reason, "strerror", None) or str(reason)
+        super().__init__(f"{url}: {self.reason}")
 
 
 def get_json(url: str, headers: Mapping[str, str] = {}, timeout: float = PROBE_TIMEOUT_S) -> Any:
@@ -26,7 +31,7 @@ def get_json(url: str, headers: Mapping[str, str] = {}, timeout: float = PROBE_T
     except urllib.error.HTTPError:
         return None
     except (urllib.error.URLError, OSError) as e:
-        raise HostUnreachable(f"{url}: {getattr(e, 'reason', e)}") from e
+        raise HostUnreachable(url, getattr(e, "reason", e)) from e
     except ValueError:
         return None
 

@@ -106,6 +106,17 @@ class ProtocolError(ValueError):
     """A response that is not what its API promises (bad JSON, wrong shape)."""
 
 
+#: What reading a JSON document of the wrong shape raises: a list where an object belongs, text where a
+#: number does. Parsers turn these into ``ProtocolError`` so that no server can crash the client.
+_SHAPE_ERRORS: Final = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+
+
+def _shape_error(error: Exception, data: bytes) -> ProtocolError:
+    if isinstance(error, ProtocolError):
+        return error
+    return ProtocolError(f"unexpected JSON shape ({type(error).__name__}: {error}): {data[:80]!r}")
+
+
 # --------------------------------------------------------------------------------------------------
 # Requests
 
@@ -240,7 +251,10 @@ class OllamaStream:
         if not line.strip():
             return 0
         obj = _loads(line)
-        return _ollama_object(self.reply, obj, self._chat)
+        try:
+            return _ollama_object(self.reply, obj, self._chat)
+        except _SHAPE_ERRORS as e:
+            raise _shape_error(e, line) from e
 
     def finish(self) -> Reply:
         """The reply once the stream has ended."""
@@ -266,12 +280,15 @@ class OpenAIStream:
         if "error" in obj:
             self.reply.error = error_message(data)
             return ERROR
-        events = 0
-        choices = obj.get("choices")
-        if choices:
-            events = self._choice(choices[0])
-        _openai_usage(self.reply, obj)
-        return events
+        try:
+            events = 0
+            choices = obj.get("choices")
+            if choices:
+                events = self._choice(choices[0])
+            _openai_usage(self.reply, obj)
+            return events
+        except _SHAPE_ERRORS as e:
+            raise _shape_error(e, data) from e
 
     def _choice(self, choice: Mapping[str, Any]) -> int:
         reply, events = self.reply, 0
@@ -309,6 +326,13 @@ def stream_parser(api: Api, endpoint: str) -> OllamaStream | OpenAIStream:
 
 def parse_body(api: Api, endpoint: str, body: bytes) -> Reply:
     """Parse a whole non-streamed response body."""
+    try:
+        return _parse_body(api, endpoint, body)
+    except _SHAPE_ERRORS as e:
+        raise _shape_error(e, body) from e
+
+
+def _parse_body(api: Api, endpoint: str, body: bytes) -> Reply:
     chat = endpoint == "chat"
     obj = _loads(body)
     reply = Reply()

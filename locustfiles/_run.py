@@ -52,6 +52,7 @@ class Run:
         results_dir: Path,
         variant: str | None,
         run_id: str | None = None,
+        api_keys: dict[str, str] | None = None,
     ) -> None:
         self.environment = environment
         self.scenario = scenario
@@ -88,7 +89,8 @@ class Run:
         self._watch = gevent.spawn(self._watch_workers) if isinstance(environment.runner, MasterRunner) else None
         self.finished = False
         self.live = LiveStats(self.info["started_at"])
-        self.sampler = ServerSampler(hosts, self.dir / SERVER_METRICS_FILE, self.live.add_samples)
+        self.sampler = ServerSampler(hosts, self.dir / SERVER_METRICS_FILE, self.live.add_samples,
+                                     api_keys=api_keys or {})
         write_run_info(self.dir, self.info)
         self.locust_csv.start()
         self.sampler.start()

@@ -16,7 +16,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TextIO
@@ -24,6 +24,8 @@ from typing import Any, Final, Literal, TextIO
 import gevent
 
 from analysis.schema import SERVER_METRICS_COLUMNS, HostInfo
+
+from ._client import auth_headers
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +112,10 @@ def host_row(samples: list[Sample]) -> list[Any]:
             sum(queued) if queued else "", sum(slots) if slots else ""]
 
 
-def _get(url: str, timeout: float) -> bytes | None:
+def _get(url: str, timeout: float, headers: Mapping[str, str]) -> bytes | None:
     """The body of a GET, or ``None`` for an error status; raises ``OSError`` when nothing answers."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=dict(headers)), timeout=timeout) as response:
             return response.read()
     except urllib.error.HTTPError:
         return None
@@ -130,8 +132,9 @@ class ServerSampler:
     """Polls the hosts of one run and writes ``server_metrics.csv``; ``start`` and ``stop`` bracket the run."""
 
     def __init__(self, hosts: list[HostInfo], path: Path, on_samples: Callable[[list[Sample]], None],
-                 interval: float = INTERVAL_S, timeout: float = TIMEOUT_S) -> None:
+                 interval: float = INTERVAL_S, timeout: float = TIMEOUT_S, api_keys: Mapping[str, str] = {}) -> None:
         self._hosts = [(h, kind) for h in hosts if (kind := sampled_kind(h)) is not None and h.get("url")]
+        self._headers = {h["name"]: auth_headers(api_keys.get(h["name"], "")) for h, _ in self._hosts}
         self._path = path
         self._on_samples = on_samples
         self._interval = interval
@@ -154,7 +157,7 @@ class ServerSampler:
         name, base = info["name"], info["url"].rstrip("/")
         if kind == "maybe-emulator":
             try:
-                state = _json(_get(f"{base}/_emulator/state", self._timeout))
+                state = _json(_get(f"{base}/_emulator/state", self._timeout, self._headers[name]))
             except OSError:
                 state = None
             if not isinstance(state, dict):
@@ -182,13 +185,13 @@ class ServerSampler:
             gevent.sleep(deadline - time.monotonic())
 
     def _poll(self, kind: Kind, name: str, base: str, total_slots: int | None) -> list[Sample]:
-        t = time.time()
+        t, headers = time.time(), self._headers[name]
         if kind == "emulator":
-            return emulator_samples(t, name, _json(_get(f"{base}/_emulator/state", self._timeout)))
-        body = _get(f"{base}/metrics", self._timeout)
+            return emulator_samples(t, name, _json(_get(f"{base}/_emulator/state", self._timeout, headers)))
+        body = _get(f"{base}/metrics", self._timeout, headers)
         sample = llamacpp_metrics_sample(t, name, body.decode(errors="replace"), total_slots) if body else None
         if sample is None:  # metrics off (llama-server without --metrics): count the busy slots instead
-            sample = llamacpp_slots_sample(t, name, _json(_get(f"{base}/slots", self._timeout)))
+            sample = llamacpp_slots_sample(t, name, _json(_get(f"{base}/slots", self._timeout, headers)))
         return [sample] if sample is not None else []
 
     def _write(self, samples: list[Sample]) -> None:

@@ -25,7 +25,16 @@ from ._hosts import HOST, Host, HostPatch, LlamacppHost, Models
 from ._load_shapes import LoadShape, Rounds, Steady, Sweep
 from ._model_base import Model, Name, check_model_name, from_payload, unique_names
 from ._options import DEFAULT_OPTIONS, Options, Slo
-from ._scenario_errors import FieldProblem, ScenarioError, did_you_mean, first_problem, one_of, problems_from, show
+from ._scenario_errors import (
+    FieldProblem,
+    ScenarioError,
+    did_you_mean,
+    first_problem,
+    format_path,
+    one_of,
+    problems_from,
+    show,
+)
 from ._workloads import Workload, models_from_sugar
 from ._yaml_source import Mark, YamlSyntaxError, parse_yaml
 
@@ -196,6 +205,14 @@ class Scenario(Model):
             "workloads": tuple(workload.model_copy(update={"models": models}) for workload in self.workloads),
             "hosts": tuple(host.model_copy(update={"models": None}) for host in self.hosts),
         })
+
+    def problem(self, message: str, *loc: str | int) -> ScenarioError:
+        """A ``ScenarioError`` about the value at ``loc`` (e.g. ``"hosts", 0, "url"``), found after loading
+        (a host that does not answer): it names the line where the scenario file writes that value."""
+        if self.source is None:
+            return ScenarioError.single(PAYLOAD_FILE, message, path=format_path(loc))
+        mark, _ = parse_yaml(self.source.text).locate(loc)
+        return ScenarioError.single(self.source.file, message, mark, format_path(loc))
 
     def to_payload(self) -> dict[str, Any]:
         """The scenario as plain JSON/msgpack data, prompts included, for workers without files."""

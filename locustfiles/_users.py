@@ -34,7 +34,8 @@ from ._protocol import Message, Reply, ToolCall, build_chat, build_generate, end
 from ._scenario import Scenario
 from ._workloads import Workload
 
-#: Seconds a user waits after its host refused the connection, so a dead host is not hammered.
+#: Seconds a user waits after a connection failed (refused, or lost before any response), so that a
+#: dead host is not hammered.
 CONNECT_BACKOFF_S = 1.0
 
 
@@ -130,7 +131,7 @@ class LLMUser(User):
         try:
             result = exchange(node.connection(target, wl.options), self.api, wl.endpoint, self.path, body,
                               f"{session_id}/{step}")
-            refused = result.error is ErrorClass.CONNECT
+            refused = result.refused
         except RequestCancelled as cancelled:
             self._record(session_id, step, model, target.name, sampling.num_predict, stream, cancelled.exchange)
             raise cancelled.cause from None
@@ -138,7 +139,7 @@ class LLMUser(User):
             node.router.release(target, refused=refused)
         self._record(session_id, step, model, target.name, sampling.num_predict, stream, result)
         if result.error:
-            if refused:
+            if result.error is ErrorClass.CONNECT:
                 self.pause(CONNECT_BACKOFF_S)
             return None
         return result.reply

@@ -8,8 +8,8 @@ relative, so they work with and without a base path. The numbers come from the r
 
 The start form: ``--scenario`` is a select of the listed scenarios (the repository's ``scenarios/*.yaml``
 and the files beside the scenario locust started with); starting a test loads the picked scenario, its
-variant and hosts override first, and refuses a bad one with the loader's message. The API key is a
-masked field that never carries the key back to the browser; left empty, the key given at start stays.
+variant and hosts override first, and refuses a bad one with the loader's message. The API key is not
+a field: keys come from each node's environment (``docs/reliability.md``).
 """
 
 from __future__ import annotations
@@ -28,13 +28,11 @@ from typing import TYPE_CHECKING, Any, Final
 from flask import Blueprint, Response, jsonify, make_response, request, send_file
 from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING
-from werkzeug.datastructures import ImmutableMultiDict
 
 from analysis.schema import REQUESTS_FILE, RUN_FILE, SERVER_METRICS_FILE, STAGES_FILE
 
 from ._embedded import EmbeddedServerError
 from ._live import TABLE_COLUMNS
-from ._probe import HostUnreachable
 from ._run import run_of
 from ._scenario import ScenarioError
 
@@ -50,7 +48,6 @@ SCENARIO_OPTIONS: Final = ("scenario", "variant", "hosts")
 #: What a scenario's load plan reads: the command line's values, never those a previous form left behind
 #: (Locust writes the form's user count into the options after the run has been planned).
 PLAN_OPTIONS: Final = ("num_users", "spawn_rate")
-SECRET_OPTIONS: Final = ("api_key",)
 
 
 class ScenarioChoices(list[str]):
@@ -109,9 +106,6 @@ def attach(environment: Environment, controller: Controller) -> None:
     def update_start_form() -> None:
         update_template_args()
         form = ui.template_args["extra_options"]
-        for name in SECRET_OPTIONS:
-            if name in form:
-                form[name]["default_value"] = ""
         if "scenario" in form:
             current = controller.options.scenario
             form["scenario"].update(choices=scenario_choices(start_scenario, current), default_value=current)
@@ -154,10 +148,6 @@ def _load_picked_scenario(environment: Environment, controller: Controller, star
     """Before a test starts from the form: load the scenario, variant and hosts it names (planned with
     ``plan_options``); a refusal if they do not load. A submission while a test runs only changes its
     user count and is left alone."""
-    if any(request.form.get(name) == "" for name in SECRET_OPTIONS):
-        # an empty masked field: keep the key given at start (the form never receives it)
-        request.form = ImmutableMultiDict(
-            [(k, v) for k, v in request.form.items(multi=True) if not (k in SECRET_OPTIONS and v == "")])
     if environment.runner.state in (STATE_SPAWNING, STATE_RUNNING):
         return None
     options = controller.options
@@ -171,7 +161,7 @@ def _load_picked_scenario(environment: Environment, controller: Controller, star
     try:
         controller.load()
         controller.start_hosts()
-    except (ScenarioError, EmbeddedServerError, HostUnreachable) as e:
+    except (ScenarioError, EmbeddedServerError) as e:
         vars(options).update(before)
         return _refusal(environment, str(e) if isinstance(e, ScenarioError) else f"{picked['scenario']}: hosts: {e}")
     return None

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import REPO, EmulatorProcess, LocustRun, locust_command, read_run, start_emulator
+from tests.helpers import REPO, EmulatorProcess, LocustRun, kill_group, locust_command, read_run, start_emulator
 
 #: A ``locust`` process running in the background and the results directory it writes to.
 Background = tuple[subprocess.Popen[str], Path]
@@ -72,18 +72,19 @@ def run_locust(tmp_path: Path, scenario_file: Callable[..., Path]) -> Callable[.
 
 @pytest.fixture
 def start_locust(tmp_path: Path, scenario_file: Callable[..., Path]) -> Iterator[Callable[..., Background]]:
-    """Start ``locust --headless`` in the background; the test decides when and how it ends."""
+    """Start ``locust --headless`` in the background, in its own process group; the test decides when and
+    how it ends. Whatever is left of each group (master, forked workers, embedded servers) is killed at
+    teardown."""
     procs: list[subprocess.Popen[str]] = []
 
     def start(scenario: dict[str, Any], *args: str) -> Background:
         results = tmp_path / f"results-bg{len(procs)}"
         proc = subprocess.Popen(locust_command(scenario_file(scenario, f"bg{len(procs)}.yaml"), results, *args),
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
         procs.append(proc)
         return proc, results
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_group(proc)

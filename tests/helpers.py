@@ -8,20 +8,27 @@ from the run directory it wrote.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import select
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+
+from analysis.schema import RECORD_COLUMNS
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"^emulator listening on (http://(.+):(\d+))$")
@@ -153,6 +160,21 @@ def locust_command(scenario: Path, results: Path, *args: str) -> list[str]:
             "--results-dir", str(results), "--headless", "--no-report", "--loglevel", "WARNING", *args]
 
 
+def free_port() -> int:
+    """A loopback port free at the time of asking (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def processes_args(workers: int) -> list[str]:
+    """``locust`` arguments for a master with ``workers`` forked workers, on loopback and on a port of its
+    own: Locust's default (5557 on every interface) would let another run's workers join this one."""
+    port = str(free_port())
+    return ["--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+            "--master-port", port]
+
+
 def read_run(results: Path, returncode: int, output: str) -> LocustRun:
     """The one run directory under ``results``."""
     runs = [p for p in results.iterdir() if p.is_dir()]
@@ -169,12 +191,47 @@ def read_run(results: Path, returncode: int, output: str) -> LocustRun:
     )
 
 
-def wait_for_records(results: Path, at_least: int, timeout: float = 30) -> None:
-    """Wait until the run being written under ``results`` has at least ``at_least`` request rows."""
+def live_records(results: Path) -> pd.DataFrame:
+    """The complete rows written so far to ``requests.csv`` by the run in progress under ``results``
+    (empty before it starts; a row being written is left out)."""
+    paths = list(results.glob("*/requests.csv"))
+    data = paths[0].read_bytes() if paths else b""
+    data = data[: data.rfind(b"\n") + 1]
+    if data.count(b"\n") < 2:
+        return pd.DataFrame(columns=list(RECORD_COLUMNS))
+    return pd.read_csv(io.BytesIO(data), dtype={"error": str, "error_detail": str}).fillna(
+        {"error": "", "error_detail": ""})
+
+
+def poll(condition: Callable[[], T], what: str, timeout: float = 30, interval: float = 0.2) -> T:
+    """``condition()`` once it is truthy, polled every ``interval`` s; fails after ``timeout`` s saying ``what``."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in results.glob("*/requests.csv"):
-            if sum(1 for _ in path.open()) - 1 >= at_least:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"fewer than {at_least} records under {results} after {timeout} s")
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+    return result
+
+
+def wait_for_records(results: Path, at_least: int, timeout: float = 30) -> None:
+    """Wait until the run being written under ``results`` has started (its requests.csv exists) and has at
+    least ``at_least`` request rows."""
+    poll(lambda: any(results.glob("*/requests.csv")) and len(live_records(results)) >= at_least,
+         f"{at_least} records under {results}", timeout)
+
+
+def interrupt(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """Ctrl-C a locust process and return its output once it has exited."""
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=timeout)
+    return output
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL a process started with ``start_new_session=True`` and everything it started (forked workers,
+    embedded servers), even after it has died itself; then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()

@@ -1,10 +1,9 @@
-"""How the workload tests end a run and read its records. (``run_locust``, ``start_locust`` and
-``scenario_file`` are in ``tests/conftest.py``.)"""
+"""How the workload tests read their records and compare variants. (``run_locust``, ``start_locust`` and
+``scenario_file`` are in ``tests/conftest.py``; ``interrupt`` is in ``tests/helpers.py``.)"""
 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,12 +16,6 @@ import yaml
 
 from tests.helpers import REPO
 
-
-def interrupt(proc: subprocess.Popen[str], timeout: float = 60) -> str:
-    """Ctrl-C a locust process and return its output once it has exited."""
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=timeout)
-    return output
 
 
 @dataclass

@@ -8,8 +8,8 @@ import signal
 import pandas as pd
 import pytest
 
-from tests.helpers import emulator_scenario, wait_for_records
-from tests.loadgen.conftest import interrupt, slot_wait
+from tests.helpers import emulator_scenario, interrupt, wait_for_records
+from tests.loadgen.conftest import slot_wait
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,8 @@ BAD = Path(__file__).parent / "bad"
 CASES = sorted(BAD.glob("*.yaml"))
 
 
-def _header(path: Path, key: str) -> str | None:
+def header(path: Path, key: str) -> str | None:
+    """The value of a corpus file's ``# key: value`` header line, if it has one."""
     match = re.search(rf"^# {key}: (.*)$", path.read_text(encoding="utf-8"), re.MULTILINE)
     return match.group(1) if match else None
 
@@ -28,7 +29,7 @@ def test_the_corpus_is_large_enough():
 
 @pytest.mark.parametrize("path", CASES, ids=lambda path: path.stem)
 def test_malformed_scenario_gives_one_clear_error(path: Path):
-    expect, line, field = _header(path, "expect"), _header(path, "line"), _header(path, "field")
+    expect, line, field = header(path, "expect"), header(path, "line"), header(path, "field")
     assert expect, f"{path.name} has no '# expect:' header"
 
     with pytest.raises(ScenarioError) as caught:

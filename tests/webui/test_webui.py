@@ -40,10 +40,9 @@ def test_llm_tab_chart_and_downloads_live_under_a_base_path(web_ui):
     form = args["extra_options"]
     assert "scenarios/chat.yaml" in form["scenario"]["choices"]  # the picker lists the repository's scenarios
     assert form["scenario"]["default_value"] in form["scenario"]["choices"]  # and shows the one loaded
-    assert form["api_key"] == {**form["api_key"], "is_secret": True, "default_value": ""}
+    assert "api_key" not in form  # keys come from the environment only: the page never carries one
 
-    # the masked field left empty: the key given at start stays in use
-    assert ui.swarm(6, scenario=form["scenario"]["default_value"], api_key="")["success"]
+    assert ui.swarm(6, scenario=form["scenario"]["default_value"])["success"]
 
     def rows_with_slots():
         rows = ui.llm_rows()
