@@ -5,12 +5,20 @@ soon as it arrives (Locust's ``FastHttpSession.iter_lines`` waits for 1 KiB firs
 hundreds of milliseconds to time-to-first-token), no request is ever retried behind our back, and
 every failure becomes an error class instead of an exception. Locust's statistics are fed by the
 caller from the returned ``Exchange``.
+
+First-token times come from the kernel: plain-HTTP sockets have ``SO_TIMESTAMPNS`` set, and every
+read takes the moment the kernel received the bytes it returns. A first token's time is when it
+reached this machine, not when this process got round to parsing it: with hundreds of streams a worker
+handles a server's burst of chunks one after another, and the last of them would otherwise be stamped
+milliseconds late (``docs/performance.md``). The end of a response is when it had been read.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import struct
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +28,7 @@ from urllib.parse import urlsplit
 import gevent
 from gevent import GreenletExit, socket
 from geventhttpclient import HTTPClient
+from geventhttpclient.connectionpool import ConnectionPool
 from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
 
 from analysis.schema import Api, ErrorClass
@@ -31,6 +40,42 @@ from ._protocol import ERROR, FINAL, CONTENT, THINKING, ProtocolError, Reply, er
 POOL_SIZE: Final = 65_536
 #: The most of an error body kept for its message.
 ERROR_BODY_LIMIT: Final = 4096
+#: Linux's SO_TIMESTAMPNS (its asm-generic value; the socket module does not name it): the kernel stamps
+#: each packet it receives, and ``recvmsg`` returns the stamp as a ``struct timespec`` beside the bytes.
+SO_TIMESTAMPNS: Final = 35
+_STAMP_SPACE: Final = socket.CMSG_SPACE(16)
+_TIMESPEC: Final = struct.Struct("@qq")
+
+#: When the bytes of the latest ``StampedSocket`` read reached this machine (epoch seconds). Read right
+#: after the read that set it, before the greenlet can yield: gevent switches only inside blocking calls.
+_arrival = 0.0
+
+
+class StampedSocket(socket.socket):
+    """A TCP socket whose reads note when the kernel received the bytes they return (``_arrival``);
+    the time of the read itself where the kernel gave no stamp."""
+
+    __slots__ = ()
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        global _arrival
+        data, ancillary, _, _ = self.recvmsg(bufsize, _STAMP_SPACE, flags)
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
+                seconds, nanoseconds = _TIMESPEC.unpack_from(value)
+                _arrival = seconds + nanoseconds * 1e-9
+                return data
+        _arrival = time.time()
+        return data
+
+
+class StampedPool(ConnectionPool):
+    """geventhttpclient's keep-alive pool with ``StampedSocket`` connections (plain HTTP on Linux)."""
+
+    def _create_tcp_socket(self, family: int, socktype: int, protocol: int) -> StampedSocket:
+        sock = StampedSocket(family, socktype, protocol)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        return sock
 
 
 @dataclass(slots=True)
@@ -41,10 +86,10 @@ class Exchange:
     status: int
     error: ErrorClass
     error_detail: str
-    t_start: float  # epoch seconds
-    t_first_token: float | None
+    t_start: float  # epoch seconds: the send
+    t_first_token: float | None  # when the first content reached this machine
     t_first_thinking: float | None
-    t_end: float
+    t_end: float  # when the response had been read to its end, or the request failed
 
 
 class RequestCancelled(GreenletExit):
@@ -73,6 +118,14 @@ class HostConnection:
             network_timeout=read_timeout,
             headers={"Content-Type": "application/json", "Accept-Encoding": "identity", **headers},
         )
+        #: whether reads stamp ``_arrival`` (TLS reads bypass the socket's ``recv``)
+        self.stamped = parts.scheme == "http" and sys.platform == "linux"
+        if self.stamped:
+            self._client._connection_pool.close()
+            self._client._connection_pool = StampedPool(
+                parts.hostname, self._client.port, parts.hostname, self._client.port, size=POOL_SIZE,
+                connection_timeout=connect_timeout, network_timeout=read_timeout,
+            )  # fmt: skip
 
     def post(self, path: str, body: bytes, request_id: str = "") -> HTTPSocketPoolResponse:
         """Send a POST and return once the response headers have arrived."""
@@ -100,6 +153,11 @@ def exchange(
     stream = bool(body.get("stream", api is Api.OLLAMA))
     t_wall = time.time()
     t0 = time.perf_counter()
+
+    def now() -> float:  # epoch, monotonic since the send
+        return t_wall + (time.perf_counter() - t0)
+
+    arrived = _arrived if conn.stamped else now  # when the bytes just read reached this machine
     first_token = first_thinking = None
     status, error, detail = 0, ErrorClass.NONE, ""
     reply = Reply()
@@ -114,18 +172,18 @@ def exchange(
             reply = parse_body(api, endpoint, response.read())
         else:
             parser = stream_parser(api, endpoint)
-            readline, feed, clock = response.readline, parser.feed, time.perf_counter
+            readline, feed = response.readline, parser.feed
             while line := readline(b"\n"):
                 events = feed(line)
                 if events:
                     if events & CONTENT and first_token is None:
-                        first_token = clock()
+                        first_token = arrived()
                     if events & THINKING and first_thinking is None:
-                        first_thinking = clock()
+                        first_thinking = arrived()
                     if events & ERROR:
                         break
                     if events & FINAL and first_token is None and first_thinking is None:
-                        first_token = clock()  # an empty answer: its final chunk is its first output
+                        first_token = arrived()  # an empty answer: its final chunk is its first output
             reply = parser.finish()
         if not error:
             error, detail = _reply_error(reply)
@@ -137,34 +195,15 @@ def exchange(
         error, detail = _network_error(e, status)
     except GreenletExit:
         error, detail = ErrorClass.CANCELLED, "the run stopped before the response completed"
-        raise RequestCancelled(_result(reply, status, error, detail, t_wall, t0, first_token, first_thinking)) from None
+        raise RequestCancelled(Exchange(reply, status, error, detail, t_wall, first_token, first_thinking, now())) from None
     finally:
         if response is not None:
             _release(response)
-    return _result(reply, status, error, detail, t_wall, t0, first_token, first_thinking)
+    return Exchange(reply, status, error, detail, t_wall, first_token, first_thinking, now())
 
 
-def _result(
-    reply: Reply,
-    status: int,
-    error: ErrorClass,
-    detail: str,
-    t_wall: float,
-    t0: float,
-    first_token: float | None,
-    first_thinking: float | None,
-) -> Exchange:
-    """Convert perf_counter readings to epoch times anchored at the send (durations stay monotonic)."""
-    return Exchange(
-        reply=reply,
-        status=status,
-        error=error,
-        error_detail=detail,
-        t_start=t_wall,
-        t_first_token=None if first_token is None else t_wall + (first_token - t0),
-        t_first_thinking=None if first_thinking is None else t_wall + (first_thinking - t0),
-        t_end=t_wall + (time.perf_counter() - t0),
-    )
+def _arrived() -> float:
+    return _arrival
 
 
 def _status_error(status: int) -> ErrorClass:
