@@ -24,6 +24,7 @@ from statistics import quantiles
 from typing import Any
 
 import psutil
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"listening on (http://[^\s:]+:(\d+))")
@@ -114,51 +115,129 @@ def cpu_window(pids: Iterable[int]) -> Iterator[dict[int, float]]:
     shares.update({pid: (after[pid] - before[pid]) / (t1 - t0) * 100 for pid in after if pid in before})
 
 
+# --- our load generator ----------------------------------------------------------------------------
+@dataclass
+class LocustRun:
+    """What one headless locust run wrote, and the CPU of its processes over the steady window."""
+
+    requests: list[Request]
+    begin: float  # the steady window, epoch seconds
+    end: float
+    workers: list[int]  # pids of the processes running users (the master itself when processes=0)
+    master: int
+    cpu: dict[int, float]  # % of one core over the window, by pid (workers, master and ``watch``)
+    machine_cpu: float  # % of all cores over the window
+
+
+def run_locust(scenario: dict[str, Any], processes: int, ramp: float, window: float, work: Path,
+               watch: Sequence[int] = ()) -> LocustRun:  # fmt: skip
+    """Run ``locust --headless`` on ``scenario`` (its load's duration is set here: ``ramp`` + ``window``) with
+    ``processes`` worker processes (0: users in the master itself), measuring CPU over the window."""
+    scenario = {**scenario, "load": {**scenario["load"], "duration": f"{ramp + window + 1:g}s"}}
+    path = work / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario, sort_keys=False))
+    results = work / "results"
+    command = [sys.executable, "-m", "locust", "-f", str(REPO / "locustfiles"), "--scenario", str(path),
+               "--results-dir", str(results), "--headless", "--no-report", "--loglevel", "WARNING"]  # fmt: skip
+    if processes:
+        command += ["--processes", str(processes)]
+    with (work / "locust.log").open("w") as log:
+        locust = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=clean_env(), cwd=REPO)
+        try:
+            deadline = time.monotonic() + 60
+            while not list(results.glob("*/requests.csv")):  # the run has started: users spawn now
+                if locust.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"locust did not start a run: see {work / 'locust.log'}")
+                time.sleep(0.1)
+            workers = [p.pid for p in psutil.Process(locust.pid).children()] if processes else [locust.pid]
+            time.sleep(ramp)
+            psutil.cpu_percent()
+            begin = time.time()
+            with cpu_window([*workers, locust.pid, *watch]) as cpu:
+                time.sleep(window)
+            end = time.time()
+            machine_cpu = psutil.cpu_percent()
+            locust.wait(ramp + window + 120)
+        finally:
+            if locust.poll() is None:
+                locust.kill()
+                locust.wait()
+    records = read_records(next(results.glob("*/requests.csv")))
+    return LocustRun(records, begin, end, workers, locust.pid, cpu, machine_cpu)
+
+
 # --- traces and records ---------------------------------------------------------------------------
-def read_trace(path: Path) -> dict[str, dict[str, Any]]:
-    """The emulator's trace file by ``request_id``."""
-    rows = {}
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            rows[row["request_id"]] = row
-    return rows
+@dataclass(slots=True)
+class Request:
+    """One request as a client tool recorded it (ours or a peer's), in epoch seconds."""
+
+    request_id: str
+    t_start: float
+    t_first_token: float | None
+    t_end: float
+    output_tokens: int
+    error: str  # empty when it succeeded; "cancelled" when the run ended it
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
 
 
-def read_records(path: Path) -> list[dict[str, str]]:
-    """``requests.csv`` rows as strings (empty cell = no value)."""
+def read_records(path: Path) -> list[Request]:
+    """Our ``requests.csv``."""
     with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        return [Request(f"{r['session_id']}/{r['step']}", float(r["t_start"]),
+                        float(r["t_first_token"]) if r["t_first_token"] else None, float(r["t_end"]),
+                        int(r["output_tokens"] or 0), r["error"]) for r in csv.DictReader(f)]  # fmt: skip
 
 
-def started_in(records: Iterable[dict[str, str]], begin: float, end: float) -> list[dict[str, str]]:
-    """Successful requests sent within ``[begin, end)`` (epoch seconds)."""
-    return [r for r in records if not r["error"] and begin <= float(r["t_start"]) < end]
+def read_trace(path: Path) -> list[dict[str, Any]]:
+    """The emulator's trace file: one dict per finished request."""
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
 
 
-def window_rates(records: Iterable[dict[str, str]], begin: float, end: float) -> tuple[float, float, float]:
-    """Over ``[begin, end]``: requests in flight on average, completions/s and output tokens/s (each
-    request's tokens spread evenly over its duration)."""
+def first_tokens_in(requests: Iterable[Request], begin: float, end: float) -> list[Request]:
+    """Requests sent within ``[begin, end)`` that received a first token (complete or not by the end)."""
+    return [r for r in requests if r.t_first_token is not None and begin <= r.t_start < end]
+
+
+def window_rates(requests: Iterable[Request], begin: float, end: float) -> tuple[float, float, float]:
+    """Over ``[begin, end]``: requests in flight on average, successful completions/s and output tokens/s
+    (each request's tokens spread evenly over its duration)."""
     busy = completed = tokens = 0.0
-    for r in records:
-        t0, t1 = float(r["t_start"]), float(r["t_end"])
-        overlap = min(t1, end) - max(t0, begin)
+    for r in requests:
+        overlap = min(r.t_end, end) - max(r.t_start, begin)
         if overlap <= 0:
             continue
         busy += overlap
-        completed += begin <= t1 <= end and not r["error"]
-        tokens += int(r["output_tokens"] or 0) * overlap / max(t1 - t0, 1e-9)
+        completed += r.ok and begin <= r.t_end <= end
+        tokens += r.output_tokens * overlap / max(r.t_end - r.t_start, 1e-9)
     span = end - begin
     return busy / span, completed / span, tokens / span
 
 
-def ttft_errors_ms(records: Iterable[dict[str, str]], trace: dict[str, dict[str, Any]]) -> list[float]:
-    """Client ``t_first_token`` minus the emulator's ``first_chunk``, in ms, for every record in the trace."""
+def trace_by_id(trace: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Trace rows by ``request_id``: the ``X-Request-Id`` our client sends (``<session_id>/<step>``)."""
+    return {row["request_id"]: row for row in trace}
+
+
+def trace_by_order(requests: Iterable[Request], trace: Iterable[dict[str, Any]], path: str) -> dict[str, dict[str, Any]]:
+    """Trace rows for a client that sends no request id (a peer): the k-th request it sent is paired with
+    the k-th request the emulator received on ``path``. Loopback keeps their order; two requests sent
+    within microseconds of each other may swap, which moves each one's error by their first chunks' gap."""
+    sent = sorted(requests, key=lambda r: r.t_start)
+    received = sorted((row for row in trace if row["path"] == path), key=lambda row: row["received"])
+    return {r.request_id: row for r, row in zip(sent, received, strict=False)}
+
+
+def ttft_errors_ms(requests: Iterable[Request], rows: dict[str, dict[str, Any]]) -> list[float]:
+    """Client ``t_first_token`` minus the emulator's ``first_chunk`` (ms), for each request with both."""
     errors = []
-    for r in records:
-        row = trace.get(f"{r['session_id']}/{r['step']}")
-        if row and row.get("first_chunk") and r["t_first_token"]:
-            errors.append((float(r["t_first_token"]) - row["first_chunk"]) * 1000)
+    for r in requests:
+        row = rows.get(r.request_id)
+        if row and row.get("first_chunk") and r.t_first_token is not None:
+            errors.append((r.t_first_token - row["first_chunk"]) * 1000)
     return errors
 
 

@@ -23,15 +23,10 @@ Loopback only; every run is bounded by its duration.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import psutil
-import yaml
 
 import harness
 
@@ -62,7 +57,7 @@ class Level:
         return self.worker_cpu <= CPU_LIMIT and self.p99_ms <= P99_LIMIT_MS and self.requests > 0
 
 
-def scenario(url: str, users: int, duration: float, api: str) -> dict:
+def scenario(url: str, users: int, api: str) -> dict:
     """N closed-loop streaming users, one request per session, no think time, distinct prompts."""
     return {
         "name": "bench-overhead",
@@ -72,61 +67,39 @@ def scenario(url: str, users: int, duration: float, api: str) -> dict:
         "options": {"temperature": 0, "seed": "per_request", "timeout": "60s"},
         "workloads": [{"name": "stream", "kind": "chat", "turns": 1, "think_time": 0,
                        "prompts": {"synthetic": {"words": {"min": 20, "max": 40}, "count": 1000}}}],
-        "load": {"shape": "steady", "users": users, "spawn_rate": max(users / 2, 1), "duration": f"{duration}s",
+        "load": {"shape": "steady", "users": users, "spawn_rate": max(users / 2, 1),
                  "stop_timeout": "1s"},
     }  # fmt: skip
 
 
 def measure(users: int, processes: int, args: argparse.Namespace) -> Level:
     """Run locust at ``users`` streams on ``processes`` worker processes and measure its steady window."""
-    work = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
-    trace = work / "trace.jsonl"
-    emulator = harness.start_emulator(*harness.emulator_flags(max(users, 1), args.tps, trace))
-    duration = args.ramp + args.window + 1
-    (work / "scenario.yaml").write_text(yaml.safe_dump(scenario(emulator.url, users, duration, args.api)))
-    command = [sys.executable, "-m", "locust", "-f", str(harness.REPO / "locustfiles"), "--scenario",
-               str(work / "scenario.yaml"), "--results-dir", str(work / "results"), "--headless", "--no-report",
-               "--loglevel", "WARNING", "--processes", str(processes)]  # fmt: skip
-    log = (work / "locust.log").open("w")
-    locust = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=harness.clean_env(), cwd=harness.REPO)
-    try:
-        deadline = time.monotonic() + 60
-        while not list((work / "results").glob("*/requests.csv")):  # the run has started: users spawn now
-            if locust.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"locust did not start a run: see {work / 'locust.log'}")
-            time.sleep(0.1)
-        workers = [p.pid for p in psutil.Process(locust.pid).children()]
-        time.sleep(args.ramp)
-        psutil.cpu_percent()
-        begin = time.time()
-        with harness.cpu_window([*workers, locust.pid, emulator.proc.pid]) as cpu:
-            time.sleep(args.window)
-        end = time.time()
-        box = psutil.cpu_percent()
-        locust.wait(duration + 120)
-    finally:
-        if locust.poll() is None:
-            locust.kill()
-        emulator.stop()  # flushes the trace
-        log.close()
-    records = harness.read_records(next((work / "results").glob("*/requests.csv")))
-    sent = harness.started_in(records, begin, end)
-    errors = harness.ttft_errors_ms(sent, harness.read_trace(trace))
-    held, req_s, tokens_s = harness.window_rates(records, begin, end)
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+        work = Path(tmp)
+        trace = work / "trace.jsonl"
+        emulator = harness.start_emulator(*harness.emulator_flags(max(users, 1), args.tps, trace))
+        try:
+            run = harness.run_locust(scenario(emulator.url, users, args.api), processes, args.ramp, args.window,
+                                     work, watch=[emulator.proc.pid])  # fmt: skip
+        finally:
+            emulator.stop()  # flushes the trace
+        sent = harness.first_tokens_in(run.requests, run.begin, run.end)
+        errors = harness.ttft_errors_ms(sent, harness.trace_by_id(harness.read_trace(trace)))
+    held, req_s, tokens_s = harness.window_rates(run.requests, run.begin, run.end)
     return Level(
         users=users,
         processes=processes,
         requests=len(errors),
-        errors=sum(1 for r in records if r["error"] and r["error"] != "cancelled"),
+        errors=sum(r.error not in ("", "cancelled") for r in run.requests),
         held=held,
         req_s=req_s,
         tokens_s=tokens_s,
         p50_ms=harness.pct(errors, 50),
         p99_ms=harness.pct(errors, 99),
-        worker_cpu=max((cpu.get(pid, 0.0) for pid in workers), default=float("nan")),
-        master_cpu=cpu.get(locust.pid, float("nan")),
-        emulator_cpu=cpu.get(emulator.proc.pid, float("nan")),
-        box_cpu=box,
+        worker_cpu=max(run.cpu.get(pid, float("nan")) for pid in run.workers),
+        master_cpu=run.cpu.get(run.master, float("nan")),
+        emulator_cpu=run.cpu.get(emulator.proc.pid, float("nan")),
+        box_cpu=run.machine_cpu,
     )
 
 
