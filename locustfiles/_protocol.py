@@ -221,16 +221,18 @@ class OllamaStream:
     def __init__(self, chat: bool) -> None:
         self.reply = Reply()
         self._chat = chat
+        self._text = _Text()
 
     def feed(self, line: bytes) -> int:
         """Take one line; return the events it carried (``CONTENT | THINKING | FINAL | ERROR``)."""
         if not line.strip():
             return 0
         obj = _loads(line)
-        return _ollama_object(self.reply, obj, self._chat)
+        return _ollama_object(self.reply, obj, self._chat, self._text)
 
     def finish(self) -> Reply:
         """The reply once the stream has ended."""
+        self._text.into(self.reply)
         return self.reply
 
 
@@ -240,6 +242,7 @@ class OpenAIStream:
     def __init__(self, chat: bool) -> None:
         self.reply = Reply()
         self._chat = chat
+        self._text = _Text()
         self._tool_parts: dict[int, dict[str, Any]] = {}
 
     def feed(self, line: bytes) -> int:
@@ -266,12 +269,12 @@ class OpenAIStream:
         if delta:
             text = delta.get("content") if self._chat else delta.get("text")
             if text:
-                reply.content += text
+                self._text.content.append(text)
                 reply.content_chunks += 1
                 events |= CONTENT
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning:
-                reply.thinking += reasoning
+                self._text.thinking.append(reasoning)
                 reply.thinking_chunks += 1
                 events |= THINKING
             for part in delta.get("tool_calls") or ():
@@ -291,6 +294,7 @@ class OpenAIStream:
 
     def finish(self) -> Reply:
         """The reply once the stream has ended, with streamed tool-call fragments assembled."""
+        self._text.into(self.reply)
         self.reply.tool_calls.extend(_assemble_tool_call(i, p) for i, p in sorted(self._tool_parts.items()))
         self._tool_parts.clear()
         return self.reply
@@ -308,7 +312,9 @@ def parse_body(api: Api, endpoint: str, body: bytes) -> Reply:
     obj = _loads(body)
     reply = Reply()
     if api is Api.OLLAMA:
-        _ollama_object(reply, obj, chat)
+        text = _Text()
+        _ollama_object(reply, obj, chat, text)
+        text.into(reply)
         return reply
     if "error" in obj:
         reply.error = error_message(body)
@@ -329,9 +335,30 @@ def parse_body(api: Api, endpoint: str, body: bytes) -> Reply:
     return reply
 
 
+class _Text:
+    """A reply's streamed text, kept as parts and joined once: ``+=`` on an attribute copies the whole
+    string every chunk, quadratic in the answer's length."""
+
+    __slots__ = ("content", "thinking")
+
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.thinking: list[str] = []
+
+    def into(self, reply: Reply) -> None:
+        reply.content += "".join(self.content)
+        reply.thinking += "".join(self.thinking)
+        self.content.clear()
+        self.thinking.clear()
+
+
+#: ``json.loads`` minus its per-call encoding detection on bytes (a stream is UTF-8: RFC 8259 §8.1).
+_decode = json.JSONDecoder().decode
+
+
 def _loads(data: bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(data)
+        obj = _decode(data.decode())
     except ValueError as e:
         raise ProtocolError(f"not JSON: {data[:80]!r}") from e
     if not isinstance(obj, dict):
@@ -339,7 +366,7 @@ def _loads(data: bytes) -> dict[str, Any]:
     return obj
 
 
-def _ollama_object(reply: Reply, obj: Mapping[str, Any], chat: bool) -> int:
+def _ollama_object(reply: Reply, obj: Mapping[str, Any], chat: bool, text_parts: _Text) -> int:
     if "error" in obj:
         reply.error = str(obj["error"])
         return ERROR
@@ -349,12 +376,12 @@ def _ollama_object(reply: Reply, obj: Mapping[str, Any], chat: bool) -> int:
         raise ProtocolError("chat chunk without a message")
     text = part.get("content") if chat else part.get("response")
     if text:
-        reply.content += text
+        text_parts.content.append(text)
         reply.content_chunks += 1
         events |= CONTENT
     thinking = part.get("thinking")
     if thinking:
-        reply.thinking += thinking
+        text_parts.thinking.append(thinking)
         reply.thinking_chunks += 1
         events |= THINKING
     for call in part.get("tool_calls") or ():
