@@ -203,16 +203,15 @@ def first_tokens_in(requests: Iterable[Request], begin: float, end: float) -> li
 
 
 def window_rates(requests: Iterable[Request], begin: float, end: float) -> tuple[float, float, float]:
-    """Over ``[begin, end]``: requests in flight on average, successful completions/s and output tokens/s
-    (each request's tokens spread evenly over its duration)."""
+    """Over ``[begin, end]``: requests in flight on average, and the successful requests completed and their
+    output tokens, per second (in a steady state these equal the rates of work done, for any tool that
+    runs until ``end``, whatever it does with the requests it still has in flight after that)."""
     busy = completed = tokens = 0.0
     for r in requests:
-        overlap = min(r.t_end, end) - max(r.t_start, begin)
-        if overlap <= 0:
-            continue
-        busy += overlap
-        completed += r.ok and begin <= r.t_end <= end
-        tokens += r.output_tokens * overlap / max(r.t_end - r.t_start, 1e-9)
+        busy += max(0.0, min(r.t_end, end) - max(r.t_start, begin))
+        if r.ok and begin <= r.t_end <= end:
+            completed += 1
+            tokens += r.output_tokens
     span = end - begin
     return busy / span, completed / span, tokens / span
 

@@ -81,15 +81,18 @@ def body_extra(tokens: int) -> dict[str, Any]:
 
 
 # --- ours ---------------------------------------------------------------------------------------------
-def ours(url: str, model: str, streams: int, prompts: Path, args: argparse.Namespace, stream: bool = True,
-         tokens: int | None = None) -> harness.LocustRun:  # fmt: skip
-    """Our locust (one worker process) at ``streams`` closed-loop users, one request per session."""
-    tokens = args.tokens if tokens is None else tokens
-    extra = {k: v for k, v in body_extra(tokens).items() if k != "max_tokens"}
+def ours(url: str, model: str, streams: int, prompts: dict[str, Any], args: argparse.Namespace,
+         raw: bool = False) -> harness.LocustRun:  # fmt: skip
+    """Our locust (one worker process) at ``streams`` closed-loop users, one request per session, prompts
+    from a scenario prompt source (``{"file": ...}`` or ``{"inline": [...]}``). ``raw``: the body the HTTP
+    tools send (not streamed, ``max_tokens: 1``, no extras)."""
+    tokens = 1 if raw else args.tokens
+    extra = {} if raw else {k: v for k, v in body_extra(tokens).items() if k != "max_tokens"}
+    stream = not raw
     scenario = {
         "name": "bench-peer", "api": "openai", "model": model, "hosts": [{"name": "target", "url": url}],
-        "options": {"num_predict": tokens, "temperature": 0, "stream": stream, "timeout": "120s", "extra": extra},
-        "workloads": [{"name": "stream", "kind": "chat", "turns": 1, "think_time": 0, "prompts": {"file": str(prompts)}}],
+        "options": {"num_predict": tokens, "stream": stream, "timeout": "120s", "extra": extra},
+        "workloads": [{"name": "stream", "kind": "chat", "turns": 1, "think_time": 0, "prompts": prompts}],
         "load": {"shape": "steady", "users": streams, "spawn_rate": max(streams / 2, 1), "stop_timeout": "1s"},
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp:
@@ -150,7 +153,7 @@ def on_emulator(tool: str, streams: int, prompts: Path, args: argparse.Namespace
         emulator = harness.start_emulator(*harness.emulator_flags(streams, args.tps, trace))
         try:
             if tool == "ours":
-                run = ours(emulator.url, "llama3.2:latest", streams, prompts, args)
+                run = ours(emulator.url, "llama3.2:latest", streams, {"file": str(prompts)}, args)
                 requests, begin, end = run.requests, run.begin, run.end
             else:
                 requests, begin, end = guidellm(args.guidellm, emulator.url, "llama3.2:latest", streams, prompts, args)
@@ -175,7 +178,7 @@ def on_llamacpp(tool: str, streams: int, prompts: Path, args: argparse.Namespace
     try:
         before = prompt_seconds(server.url)
         if tool == "ours":
-            run = ours(server.url, "gemma3-270m", streams, prompts, args)
+            run = ours(server.url, "gemma3-270m", streams, {"file": str(prompts)}, args)
             requests, begin, end = run.requests, run.begin, run.end
         else:
             requests, begin, end = guidellm(args.guidellm, server.url, "gemma3-270m", streams, prompts, args)
@@ -213,14 +216,15 @@ def timed_tool(tool: str, command: list[str], pattern: str) -> RawResult:
     return RawResult(tool, float(match.group(1)), cpu / elapsed * 100)
 
 
-def raw_rates(args: argparse.Namespace, prompts: Path) -> list[RawResult]:
+def raw_rates(args: argparse.Namespace) -> list[RawResult]:
     """Non-streamed requests of one output token at ``--raw-concurrency``: ours, hey, wrk, ab. ``ab`` speaks
     HTTP/1.0 and opens a connection per request (with ``-k`` it waits for a ``Keep-Alive`` header that the
     emulator, like Ollama, does not send); it also counts answers whose length differs as failed, so only
     its rate is read."""
     results = []
-    body = {"model": "llama3.2:latest", "messages": [{"role": "user", "content": "Say one word."}],
-            "stream": False, "max_tokens": 1}  # fmt: skip
+    prompt = "Say one word."  # the same body from every tool: the emulator's prefill time grows with the prompt
+    body = {"model": "llama3.2:latest", "messages": [{"role": "user", "content": prompt}], "stream": False,
+            "max_tokens": 1}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-raw-") as tmp:
         body_file, lua = Path(tmp) / "body.json", Path(tmp) / "post.lua"
         body_file.write_text(json.dumps(body))
@@ -230,7 +234,7 @@ def raw_rates(args: argparse.Namespace, prompts: Path) -> list[RawResult]:
                                           "--keep-alive", "-1")  # fmt: skip
         url, c, seconds = emulator.url + CHAT_PATH, str(args.raw_concurrency), args.ramp + args.window
         try:
-            run = ours(emulator.url, "llama3.2:latest", args.raw_concurrency, prompts, args, stream=False, tokens=1)
+            run = ours(emulator.url, "llama3.2:latest", args.raw_concurrency, {"inline": [prompt]}, args, raw=True)
             _, req_s, _ = harness.window_rates(run.requests, run.begin, run.end)
             results.append(RawResult("ours (1 worker process)", req_s, sum(run.cpu[p] for p in {*run.workers, run.master})))
             results.append(timed_tool("hey", ["hey", "-z", f"{seconds:g}s", "-c", c, "-m", "POST", "-T",
@@ -289,7 +293,7 @@ def main() -> None:
                     r = results[-1]
                     print(f"  {target} {tool} c={streams}: {r.req_s:.2f} req/s, {r.tokens_s:.0f} tok/s, TTFT error "
                           f"p50 {r.error_p50_ms:.2f} ms", file=sys.stderr, flush=True)
-        raw = raw_rates(args, prompts)
+    raw = raw_rates(args)
     print(f"\n{args.tokens} output tokens a request (ignore_eos), distinct prompts, cache_prompt false; emulator "
           f"streams at {args.tps:g} tok/s; window {args.window:g} s after {args.ramp:g} s per tool and level; one "
           "tool at a time\n")
