@@ -79,9 +79,9 @@ def start_emulator(*flags: str) -> Server:
 
 def emulator_flags(slots: int, tps: float, trace: Path | None = None) -> list[str]:
     """The emulator as a benchmark target: ``slots`` slots, every stream decoding at ``tps`` tok/s whatever
-    the batch (no contention), quick prefill, no jitter, and answers of 30-50 tokens (3-5 s at 10 tok/s)."""
+    the batch (no contention), a prefill too quick to matter, no jitter, and answers of 30-50 tokens (3-5 s at 10 tok/s)."""
     flags = ["--preset", "fast", "--num-parallel", str(slots), "--seed", "1", "--tune", f"solo_tps={tps}",
-             "--tune", "contention=0", "--tune", "prefill_tps=20000", "--tune", "jitter=0",
+             "--tune", "contention=0", "--tune", "prefill_tps=1000000", "--tune", "jitter=0",
              "--tune", "min_output=30", "--tune", "max_output=50", "--keep-alive", "-1"]  # fmt: skip
     return flags + (["--trace-file", str(trace)] if trace else [])
 

@@ -1,6 +1,8 @@
 """The load generator's hot paths one at a time, in microseconds per item, in this process.
 
-Per streamed chunk: the line parser (``_protocol``) on SSE and NDJSON lines, for short and long answers.
+Per streamed chunk: reading it from a socket (``StampedSocket``, with gevent's waits, as a worker reads
+200 streams; the writes of the other end are counted too), and the line parser (``_protocol``) on SSE
+and NDJSON lines, for short and long answers.
 Per request record: building it from an exchange (``RequestRecord.to_row``), shipping it to the master
 (Locust's msgpack encoding of a ``RecordsMessage`` batch and its decoding), and on the master appending
 it to ``requests.csv`` (``RecordStore``) and counting it in the live view (``LiveStats``). Multiply by a
@@ -12,20 +14,29 @@ whole worker under load.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-import timeit
-from collections.abc import Callable
-from pathlib import Path
+from gevent import monkey
 
-import msgpack
+monkey.patch_all()
 
-import harness
-from analysis.schema import Api, ErrorClass, RequestRecord
-from locustfiles._live import LiveStats
-from locustfiles._messages import RecordsMessage
-from locustfiles._protocol import OllamaStream, OpenAIStream
-from locustfiles._records import RecordStore
+import argparse  # noqa: E402 - after patching, as in a Locust worker
+import socket  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import timeit  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+import gevent.event  # noqa: E402
+import msgpack  # noqa: E402
+
+import harness  # noqa: E402
+from analysis.schema import Api, ErrorClass, RequestRecord  # noqa: E402
+from locustfiles._client import SO_TIMESTAMPNS, StampedSocket  # noqa: E402
+from locustfiles._live import LiveStats  # noqa: E402
+from locustfiles._messages import RecordsMessage  # noqa: E402
+from locustfiles._protocol import OllamaStream, OpenAIStream  # noqa: E402
+from locustfiles._records import RecordStore  # noqa: E402
 
 SSE = (b'data: {"id":"chatcmpl-123","object":"chat.completion.chunk","created":1795316368,"model":"llama3.2:latest",'
        b'"system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{"content":" much"},"finish_reason":null}]}\n')
@@ -38,6 +49,42 @@ def per_item_us(fn: Callable[[], object], items: int, scale: float) -> float:
     """Best of 5 timings of ``fn`` (which handles ``items`` items), in microseconds per item."""
     number = max(1, round(20_000 * scale / items))
     return min(timeit.repeat(fn, number=number, repeat=5)) / number / items * 1e6
+
+
+def socket_reads_us(streams: int, rounds: int) -> float:
+    """CPU microseconds per chunk: ``streams`` greenlets each read ``rounds`` chunks, sent one round at a
+    time once every reader has read the last one, as a server's lockstep decode steps send them."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    readers, writers = [], []
+    for _ in range(streams):
+        reader = StampedSocket(socket.AF_INET, socket.SOCK_STREAM)
+        reader.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        reader.settimeout(60)
+        reader.connect(listener.getsockname())
+        readers.append(reader)
+        writers.append(listener.accept()[0])
+    read_all = [gevent.event.Event() for _ in range(rounds)]
+    count = [0]
+
+    def read(sock: StampedSocket) -> None:
+        for n in range(rounds):
+            sock.recv(4096)
+            count[0] += 1
+            if count[0] == streams * (n + 1):
+                read_all[n].set()
+
+    greenlets = [gevent.spawn(read, r) for r in readers]
+    gevent.sleep(0.01)
+    started = time.process_time()
+    for n in range(rounds):
+        for w in writers:
+            w.send(SSE)
+        read_all[n].wait(60)
+    used = time.process_time() - started
+    gevent.joinall(greenlets, timeout=60)
+    for sock in [*readers, *writers, listener]:
+        sock.close()
+    return used / (streams * rounds) * 1e6
 
 
 def parse(stream: type[OpenAIStream] | type[OllamaStream], line: bytes, tokens: int) -> Callable[[], object]:
@@ -74,7 +121,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="work per timing (0.05 for a smoke run)")
     args = parser.parse_args()
-    rows = []
+    rows = [["read a chunk from its socket (200 streams)", "chunk",
+             min(socket_reads_us(200, max(5, round(100 * args.scale))) for _ in range(3))]]
     for tokens in (40, 2000):
         rows.append([f"parse an SSE chunk (/v1 stream, {tokens}-token answers)", "chunk",
                      per_item_us(parse(OpenAIStream, SSE, tokens), tokens, args.scale)])  # fmt: skip
