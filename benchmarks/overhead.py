@@ -132,7 +132,7 @@ def capacity(processes: int, levels: list[int], args: argparse.Namespace) -> tup
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", default="1,100,500", help="overhead: concurrent streams on one worker process")
-    parser.add_argument("--capacity-levels", default="1000,1500,2000,2500,3000,4000",
+    parser.add_argument("--capacity-levels", default="1000,1250,1500,1750,2000,2500,3000",
                         help="capacity: users tried in turn per worker process count (comma list)")
     parser.add_argument("--capacity-processes", default="1,2", help="worker process counts for the capacity search")
     parser.add_argument("--tps", type=float, default=10.0, help="decode tokens/s of every stream")

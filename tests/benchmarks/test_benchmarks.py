@@ -92,7 +92,7 @@ def test_peer_runs_guidellm_side_by_side() -> None:
 
 def test_hot_paths_times_each_path() -> None:
     rows = tables(run("hot_paths.py", "--scale", "0.02"))[0]
-    assert len(rows) == 9
+    assert len(rows) == 10
     assert all(number(r["µs"]) > 0 for r in rows)
 
 
