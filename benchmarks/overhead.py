@@ -147,7 +147,7 @@ def main() -> None:
         overhead.append(measure(users, 1, args))
         print(f"  overhead {users} users: p99 {overhead[-1].p99_ms:.2f} ms", file=sys.stderr, flush=True)
     found: list[tuple[int, int, list[Level]]] = []
-    for processes in [int(p) for p in args.capacity_processes.split(",")]:
+    for processes in [int(p) for p in args.capacity_processes.split(",") if p]:
         scale = [int(n) * processes for n in args.capacity_levels.split(",")]
         found.append((processes, *capacity(processes, scale, args)))
     print(f"\n{args.api} API, {args.tps:g} tok/s per stream, 30-50 tokens per answer, window {args.window:g} s "
