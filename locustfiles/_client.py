@@ -29,7 +29,7 @@ import gevent
 from gevent import GreenletExit, socket
 from geventhttpclient import HTTPClient
 from geventhttpclient.connectionpool import ConnectionPool
-from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse
 
 from analysis.schema import Api, ErrorClass
 
@@ -49,17 +49,30 @@ _TIMESPEC: Final = struct.Struct("@qq")
 #: When the bytes of the latest ``StampedSocket`` read reached this machine (epoch seconds). Read right
 #: after the read that set it, before the greenlet can yield: gevent switches only inside blocking calls.
 _arrival = 0.0
+#: The latest ``StampedSocket`` read met the clean end (FIN) of a connection that had already served a
+#: response: the server closed a kept-alive connection as the next request went out (read the same way).
+_stale_eof = False
 
 
 class StampedSocket(socket.socket):
     """A TCP socket whose reads note when the kernel received the bytes they return (``_arrival``);
-    the time of the read itself where the kernel gave no stamp."""
+    the time of the read itself where the kernel gave no stamp. ``served``: the pool has had it back
+    after a complete response (it is a kept-alive connection)."""
 
-    __slots__ = ()
+    __slots__ = ("served",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.served = False
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        global _arrival
-        data, ancillary, _, _ = self.recvmsg(bufsize, _STAMP_SPACE, flags)
+        global _arrival, _stale_eof
+        try:
+            data, ancillary, _, _ = self.recvmsg(bufsize, _STAMP_SPACE, flags)
+        except OSError:  # a reset, a timeout: never the stale keep-alive case
+            _stale_eof = False
+            raise
+        _stale_eof = not data and self.served
         for level, kind, value in ancillary:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
                 seconds, nanoseconds = _TIMESPEC.unpack_from(value)
@@ -76,6 +89,11 @@ class StampedPool(ConnectionPool):
         sock = StampedSocket(family, socktype, protocol)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         return sock
+
+    def return_socket(self, sock: socket.socket) -> None:
+        if isinstance(sock, StampedSocket):
+            sock.served = True
+        super().return_socket(sock)
 
 
 @dataclass(slots=True)
@@ -128,8 +146,19 @@ class HostConnection:
             )  # fmt: skip
 
     def post(self, path: str, body: bytes, request_id: str = "") -> HTTPSocketPoolResponse:
-        """Send a POST and return once the response headers have arrived."""
+        """Send a POST and return once the response headers have arrived.
+
+        Sent again, once, on a new connection if the kept-alive one it went out on turned out closed
+        (a clean end before any byte of a response): the server closed it before reading the request
+        (llama.cpp closes a connection after some streamed responses, and the close can cross the next
+        request on the wire), so nothing was applied; browsers and httpx do the same. A reset, or a
+        close on a new connection, is the server's failure and is recorded as such."""
         headers = {"X-Request-Id": request_id} if request_id else None
+        try:
+            return self._client.request("POST", self.base_path + path, body=body, headers=headers)
+        except HTTPConnectionClosed:
+            if not (self.stamped and _stale_eof):
+                raise
         return self._client.request("POST", self.base_path + path, body=body, headers=headers)
 
     def get(self, path: str) -> HTTPSocketPoolResponse:
