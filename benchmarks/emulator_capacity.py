@@ -31,6 +31,7 @@ from pathlib import Path
 
 import harness
 
+
 def peak_rss_kb(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]

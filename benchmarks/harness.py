@@ -79,7 +79,8 @@ def start_emulator(*flags: str) -> Server:
 
 def emulator_flags(slots: int, tps: float, trace: Path | None = None) -> list[str]:
     """The emulator as a benchmark target: ``slots`` slots, every stream decoding at ``tps`` tok/s whatever
-    the batch (no contention), a prefill too quick to matter, no jitter, and answers of 30-50 tokens (3-5 s at 10 tok/s)."""
+    the batch (no contention), a prefill too quick to matter, no jitter, and answers of 30-50 tokens
+    (3-5 s at 10 tok/s)."""
     flags = ["--preset", "fast", "--num-parallel", str(slots), "--seed", "1", "--tune", f"solo_tps={tps}",
              "--tune", "contention=0", "--tune", "prefill_tps=1000000", "--tune", "jitter=0",
              "--tune", "min_output=30", "--tune", "max_output=50", "--keep-alive", "-1"]  # fmt: skip
@@ -221,7 +222,8 @@ def trace_by_id(trace: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {row["request_id"]: row for row in trace}
 
 
-def trace_by_order(requests: Iterable[Request], trace: Iterable[dict[str, Any]], path: str) -> dict[str, dict[str, Any]]:
+def trace_by_order(requests: Iterable[Request], trace: Iterable[dict[str, Any]],
+                   path: str) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Trace rows for a client that sends no request id (a peer): the k-th request it sent is paired with
     the k-th request the emulator received on ``path``. Loopback keeps their order; two requests sent
     within microseconds of each other may swap, which moves each one's error by their first chunks' gap."""

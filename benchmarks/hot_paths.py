@@ -28,9 +28,9 @@ from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 import gevent.event  # noqa: E402
+import harness  # noqa: E402
 import msgpack  # noqa: E402
 
-import harness  # noqa: E402
 from analysis.schema import Api, ErrorClass, RequestRecord  # noqa: E402
 from locustfiles._client import SO_TIMESTAMPNS, StampedSocket  # noqa: E402
 from locustfiles._live import LiveStats  # noqa: E402

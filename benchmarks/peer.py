@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import re
 import shutil
@@ -236,7 +237,8 @@ def raw_rates(args: argparse.Namespace) -> list[RawResult]:
         try:
             run = ours(emulator.url, "llama3.2:latest", args.raw_concurrency, {"inline": [prompt]}, args, raw=True)
             _, req_s, _ = harness.window_rates(run.requests, run.begin, run.end)
-            results.append(RawResult("ours (1 worker process)", req_s, sum(run.cpu[p] for p in {*run.workers, run.master})))
+            cpu = sum(run.cpu[p] for p in {*run.workers, run.master})
+            results.append(RawResult("ours (1 worker process)", req_s, cpu))
             results.append(timed_tool("hey", ["hey", "-z", f"{seconds:g}s", "-c", c, "-m", "POST", "-T",
                                               "application/json", "-D", str(body_file), url],
                                       r"Requests/sec:\s+([\d.]+)"))  # fmt: skip
@@ -252,7 +254,7 @@ def raw_rates(args: argparse.Namespace) -> list[RawResult]:
 
 # --- main ---------------------------------------------------------------------------------------------
 def fmt(value: float, unit: str = "", digits: int = 1) -> str:
-    return "n/a" if value != value else f"{value:.{digits}f}{unit}"
+    return "n/a" if math.isnan(value) else f"{value:.{digits}f}{unit}"
 
 
 def main() -> None:
@@ -283,7 +285,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-prompts-") as tmp:
         prompts = Path(tmp) / "prompts.jsonl"
         write_prompts(prompts, 5000, args.tokens)
-        for target, run_one, target_levels in (("emulator", on_emulator, levels), ("llama.cpp", on_llamacpp, llama_levels)):
+        targets = (("emulator", on_emulator, levels), ("llama.cpp", on_llamacpp, llama_levels))
+        for target, run_one, target_levels in targets:
             for streams in target_levels:
                 for tool in tools:
                     try:
@@ -302,7 +305,7 @@ def main() -> None:
         ["target", "streams", "tool", "requests sent in window", "req/s", "output tok/s", "TTFT p50",
          "TTFT error p50", "TTFT error p99", "note"],
         [[r.target, r.streams, r.tool, r.requests, fmt(r.req_s, "", 2), fmt(r.tokens_s, "", 0), fmt(r.ttft_ms, " ms"),
-          fmt(r.error_p50_ms, " ms", 2) + (" (mean)" if r.target == "llama.cpp" and r.error_p50_ms == r.error_p50_ms else ""),
+          fmt(r.error_p50_ms, " ms", 2) + (" (mean)" if r.target == "llama.cpp" and r.requests else ""),
           fmt(r.error_p99_ms, " ms", 2), r.note] for r in results]))  # fmt: skip
     print("\nTTFT error: emulator, client first token - the emulator's first-chunk write; llama.cpp, mean client "
           "TTFT - mean server prompt time (/metrics).\n")

@@ -2,8 +2,9 @@
 
 Built on geventhttpclient directly rather than Locust's sessions: ``readline`` returns each line as
 soon as it arrives (Locust's ``FastHttpSession.iter_lines`` waits for 1 KiB first, which would add
-hundreds of milliseconds to time-to-first-token), no request is ever retried behind our back, and
-every failure becomes an error class instead of an exception. Locust's statistics are fed by the
+hundreds of milliseconds to time-to-first-token), no request is ever retried behind our back (but
+one the server never read: see ``HostConnection.post``), and every failure becomes an error class
+instead of an exception. Locust's statistics are fed by the
 caller from the returned ``Exchange``.
 
 First-token times come from the kernel: plain-HTTP sockets have ``SO_TIMESTAMPNS`` set, and every
@@ -33,7 +34,7 @@ from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTP
 
 from analysis.schema import Api, ErrorClass
 
-from ._protocol import ERROR, FINAL, CONTENT, THINKING, ProtocolError, Reply, error_message, parse_body, stream_parser
+from ._protocol import CONTENT, ERROR, FINAL, THINKING, ProtocolError, Reply, error_message, parse_body, stream_parser
 
 #: Connections per host and timeout pair: more than any worker keeps in flight, so requests never
 #: queue inside the client (that wait would be counted as server latency).
@@ -224,7 +225,8 @@ def exchange(
         error, detail = _network_error(e, status)
     except GreenletExit:
         error, detail = ErrorClass.CANCELLED, "the run stopped before the response completed"
-        raise RequestCancelled(Exchange(reply, status, error, detail, t_wall, first_token, first_thinking, now())) from None
+        partial = Exchange(reply, status, error, detail, t_wall, first_token, first_thinking, now())
+        raise RequestCancelled(partial) from None
     finally:
         if response is not None:
             _release(response)
