@@ -24,39 +24,17 @@ import os
 import random
 import re
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from statistics import quantiles
 
-REPO = Path(__file__).resolve().parent.parent
-LISTENING = re.compile(rb"emulator listening on http://([^:]+):(\d+)")
-
-
-def start_emulator(args: list[str]) -> tuple[subprocess.Popen, int]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OLLAMA_")}
-    env["PYTHONPATH"] = str(REPO)
-    proc = subprocess.Popen([sys.executable, "-m", "emulator", "--host", "127.0.0.1:0", *args],
-                            stdout=subprocess.PIPE, env=env, cwd=REPO)  # fmt: skip
-    line = proc.stdout.readline()  # type: ignore[union-attr]
-    match = LISTENING.search(line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"emulator did not start: {line!r}")
-    return proc, int(match.group(2))
+import harness
 
 
 def peak_rss_kb(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- client processes ---------------------------------------------------------------------------------
@@ -135,21 +113,14 @@ def client_process(proc_idx: int, conns: int, port: int, tokens: int, start_at: 
 
 
 # --- one level -----------------------------------------------------------------------------------------
-def pct(values: list[float], q: int) -> float:
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return quantiles(values, n=100, method="inclusive")[q - 1]
-
-
 def run_level(streams: int, args: argparse.Namespace) -> dict:
     trace = tempfile.NamedTemporaryFile(prefix="emulator-trace-", suffix=".jsonl", delete=False).name
-    emu, port = start_emulator([
+    server = harness.start_emulator(
         "--preset", "fast", "--num-parallel", str(streams), "--trace-file", trace, "--seed", "1",
         "--tune", f"solo_tps={args.tps}", "--tune", "contention=0", "--tune", "prefill_tps=20000",
         "--tune", "jitter=0.02",
-    ])  # fmt: skip
+    )  # fmt: skip
+    emu, port = server.proc, server.port
     try:
         load = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/generate", b'{"model":"llama3.2","prompt":""}', 30)
         assert b'"load"' in load.read()
@@ -165,17 +136,15 @@ def run_level(streams: int, args: argparse.Namespace) -> dict:
             procs.append(p)
             paths.append(path)
         time.sleep(max(0.0, window[0] - time.time()))
-        cpu0, t0 = cpu_seconds(emu.pid), time.time()
-        time.sleep(max(0.0, window[1] - time.time()))
-        cpu1, t1 = cpu_seconds(emu.pid), time.time()
+        with harness.cpu_window([emu.pid]) as cpu:
+            time.sleep(max(0.0, window[1] - time.time()))
         peak_rss_mb = peak_rss_kb(emu.pid) / 1024
         for p in procs:
             p.join(args.duration + args.tokens / args.tps + 60)
             if p.is_alive():
                 p.kill()
     finally:
-        emu.terminate()
-        emu.wait(30)
+        server.stop()
     results = [json.loads(Path(p).read_text()) for p in paths if Path(p).stat().st_size]
     records = [r for res in results for r in res["records"]]
     chunks = sum(res["chunks"] for res in results)
@@ -203,12 +172,12 @@ def run_level(streams: int, args: argparse.Namespace) -> dict:
         "streams": streams,
         "requests": len(in_window),
         "chunks_s": chunks / (window[1] - window[0]),
-        "cpu": (cpu1 - cpu0) / (t1 - t0) * 100,
+        "cpu": cpu[emu.pid],
         "rss": peak_rss_mb,
-        "decode": (pct(decode_err, 50), pct(decode_err, 99)),
-        "prefill": (pct(prefill_err, 50), pct(prefill_err, 99)),
-        "e2e": (pct(e2e_err, 50), pct(e2e_err, 99)),
-        "lag": (pct(lag_ms, 50), pct(lag_ms, 99)),
+        "decode": (harness.pct(decode_err, 50), harness.pct(decode_err, 99)),
+        "prefill": (harness.pct(prefill_err, 50), harness.pct(prefill_err, 99)),
+        "e2e": (harness.pct(e2e_err, 50), harness.pct(e2e_err, 99)),
+        "lag": (harness.pct(lag_ms, 50), harness.pct(lag_ms, 99)),
     }
 
 

@@ -2,9 +2,16 @@
 
 Built on geventhttpclient directly rather than Locust's sessions: ``readline`` returns each line as
 soon as it arrives (Locust's ``FastHttpSession.iter_lines`` waits for 1 KiB first, which would add
-hundreds of milliseconds to time-to-first-token), no request is ever retried behind our back, and
-every failure becomes an error class instead of an exception. Locust's statistics are fed by the
+hundreds of milliseconds to time-to-first-token), no request is ever retried behind our back (but
+one the server never read: see ``HostConnection.post``), and every failure becomes an error class
+instead of an exception. Locust's statistics are fed by the
 caller from the returned ``Exchange``.
+
+First-token times come from the kernel: plain-HTTP sockets have ``SO_TIMESTAMPNS`` set, and every
+read takes the moment the kernel received the bytes it returns. A first token's time is when it
+reached this machine, not when this process got round to parsing it: with hundreds of streams a worker
+handles a server's burst of chunks one after another, and the last of them would otherwise be stamped
+milliseconds late (``docs/performance.md``). The end of a response is when it had been read.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import struct
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,11 +30,12 @@ from urllib.parse import urlsplit
 import gevent
 from gevent import GreenletExit, socket
 from geventhttpclient import HTTPClient
-from geventhttpclient.response import HTTPParseError, HTTPSocketPoolResponse
+from geventhttpclient.connectionpool import ConnectionPool
+from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse
 
 from analysis.schema import Api, ErrorClass
 
-from ._protocol import ERROR, FINAL, CONTENT, THINKING, ProtocolError, Reply, error_message, parse_body, stream_parser
+from ._protocol import CONTENT, ERROR, FINAL, THINKING, ProtocolError, Reply, error_message, parse_body, stream_parser
 
 #: Connections per host and timeout pair: more than any worker keeps in flight, so requests never
 #: queue inside the client (that wait would be counted as server latency).
@@ -40,6 +50,61 @@ UNREACHABLE_ERRNOS: Final = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, e
 log = logging.getLogger(__name__)
 _logged_unexpected: set[type[BaseException]] = set()
 
+#: Linux's SO_TIMESTAMPNS (its asm-generic value; the socket module does not name it): the kernel stamps
+#: each packet it receives, and ``recvmsg`` returns the stamp as a ``struct timespec`` beside the bytes.
+SO_TIMESTAMPNS: Final = 35
+_STAMP_SPACE: Final = socket.CMSG_SPACE(16)
+_TIMESPEC: Final = struct.Struct("@qq")
+
+#: When the bytes of the latest ``StampedSocket`` read reached this machine (epoch seconds). Read right
+#: after the read that set it, before the greenlet can yield: gevent switches only inside blocking calls.
+_arrival = 0.0
+#: The latest ``StampedSocket`` read met the clean end (FIN) of a connection that had already served a
+#: response: the server closed a kept-alive connection as the next request went out (read the same way).
+_stale_eof = False
+
+
+class StampedSocket(socket.socket):
+    """A TCP socket whose reads note when the kernel received the bytes they return (``_arrival``);
+    the time of the read itself where the kernel gave no stamp. ``served``: the pool has had it back
+    after a complete response (it is a kept-alive connection)."""
+
+    __slots__ = ("served",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.served = False
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        global _arrival, _stale_eof
+        try:
+            data, ancillary, _, _ = self.recvmsg(bufsize, _STAMP_SPACE, flags)
+        except OSError:  # a reset, a timeout: never the stale keep-alive case
+            _stale_eof = False
+            raise
+        _stale_eof = not data and self.served
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
+                seconds, nanoseconds = _TIMESPEC.unpack_from(value)
+                _arrival = seconds + nanoseconds * 1e-9
+                return data
+        _arrival = time.time()
+        return data
+
+
+class StampedPool(ConnectionPool):
+    """geventhttpclient's keep-alive pool with ``StampedSocket`` connections (plain HTTP on Linux)."""
+
+    def _create_tcp_socket(self, family: int, socktype: int, protocol: int) -> StampedSocket:
+        sock = StampedSocket(family, socktype, protocol)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        return sock
+
+    def return_socket(self, sock: socket.socket) -> None:
+        if isinstance(sock, StampedSocket):
+            sock.served = True
+        super().return_socket(sock)
+
 
 @dataclass(slots=True)
 class Exchange:
@@ -49,10 +114,10 @@ class Exchange:
     status: int
     error: ErrorClass
     error_detail: str
-    t_start: float  # epoch seconds
-    t_first_token: float | None
+    t_start: float  # epoch seconds: the send
+    t_first_token: float | None  # when the first content reached this machine
     t_first_thinking: float | None
-    t_end: float
+    t_end: float  # when the response had been read to its end, or the request failed
     refused: bool = False  # no connection could be made: the host is down, not merely failing this request
 
 
@@ -86,14 +151,33 @@ class HostConnection:
             network_timeout=read_timeout,
             headers={"Content-Type": "application/json", "Accept-Encoding": "identity", **auth_headers(token)},
         )
+        #: whether reads stamp ``_arrival`` (TLS reads bypass the socket's ``recv``)
+        self.stamped = parts.scheme == "http" and sys.platform == "linux"
+        if self.stamped:
+            self._client._connection_pool.close()
+            self._client._connection_pool = StampedPool(
+                parts.hostname, self._client.port, parts.hostname, self._client.port, size=POOL_SIZE,
+                connection_timeout=connect_timeout, network_timeout=read_timeout,
+            )  # fmt: skip
 
     def redact(self, text: str) -> str:
         """``text`` with the token replaced: a server's error message may quote the request's headers."""
         return text.replace(self._token, REDACTED) if self._token else text
 
     def post(self, path: str, body: bytes, request_id: str = "") -> HTTPSocketPoolResponse:
-        """Send a POST and return once the response headers have arrived."""
+        """Send a POST and return once the response headers have arrived.
+
+        Sent again, once, on a new connection if the kept-alive one it went out on turned out closed
+        (a clean end before any byte of a response): the server closed it before reading the request
+        (llama.cpp closes a connection after some streamed responses, and the close can cross the next
+        request on the wire), so nothing was applied; browsers and httpx do the same. A reset, or a
+        close on a new connection, is the server's failure and is recorded as such."""
         headers = {"X-Request-Id": request_id} if request_id else None
+        try:
+            return self._client.request("POST", self.base_path + path, body=body, headers=headers)
+        except HTTPConnectionClosed:
+            if not (self.stamped and _stale_eof):
+                raise
         return self._client.request("POST", self.base_path + path, body=body, headers=headers)
 
     def get(self, path: str) -> HTTPSocketPoolResponse:
@@ -123,6 +207,11 @@ def exchange(
     stream = bool(body.get("stream", api is Api.OLLAMA))
     t_wall = time.time()
     t0 = time.perf_counter()
+
+    def now() -> float:  # epoch, monotonic since the send
+        return t_wall + (time.perf_counter() - t0)
+
+    arrived = _arrived if conn.stamped else now  # when the bytes just read reached this machine
     first_token = first_thinking = None
     status, error, detail, refused = 0, ErrorClass.NONE, "", False
     reply = Reply()
@@ -137,18 +226,18 @@ def exchange(
             reply = parse_body(api, endpoint, response.read())
         else:
             parser = stream_parser(api, endpoint)
-            readline, feed, clock = response.readline, parser.feed, time.perf_counter
+            readline, feed = response.readline, parser.feed
             while line := readline(b"\n"):
                 events = feed(line)
                 if events:
                     if events & CONTENT and first_token is None:
-                        first_token = clock()
+                        first_token = arrived()
                     if events & THINKING and first_thinking is None:
-                        first_thinking = clock()
+                        first_thinking = arrived()
                     if events & ERROR:
                         break
                     if events & FINAL and first_token is None and first_thinking is None:
-                        first_token = clock()  # an empty answer: its final chunk is its first output
+                        first_token = arrived()  # an empty answer: its final chunk is its first output
             reply = parser.finish()
         if not error:
             error, detail = _reply_error(reply)
@@ -161,39 +250,18 @@ def exchange(
         refused = not status and _is_unreachable(e)
     except (GreenletExit, KeyboardInterrupt) as interruption:
         error, detail = ErrorClass.CANCELLED, "the run stopped before the response completed"
-        partial = _result(reply, status, error, detail, t_wall, t0, first_token, first_thinking)
+        partial = Exchange(reply, status, error, detail, t_wall, first_token, first_thinking, now())
         raise RequestCancelled(partial, interruption) from None
     except Exception as e:  # what no branch above foresaw: still one record, never a lost request
         error, detail = _unexpected(e, status)
     finally:
         if response is not None:
             _release(response)
-    return _result(reply, status, error, conn.redact(detail), t_wall, t0, first_token, first_thinking, refused)
+    return Exchange(reply, status, error, conn.redact(detail), t_wall, first_token, first_thinking, now(), refused)
 
 
-def _result(
-    reply: Reply,
-    status: int,
-    error: ErrorClass,
-    detail: str,
-    t_wall: float,
-    t0: float,
-    first_token: float | None,
-    first_thinking: float | None,
-    refused: bool = False,
-) -> Exchange:
-    """Convert perf_counter readings to epoch times anchored at the send (durations stay monotonic)."""
-    return Exchange(
-        reply=reply,
-        status=status,
-        error=error,
-        error_detail=detail,
-        t_start=t_wall,
-        t_first_token=None if first_token is None else t_wall + (first_token - t0),
-        t_first_thinking=None if first_thinking is None else t_wall + (first_thinking - t0),
-        t_end=t_wall + (time.perf_counter() - t0),
-        refused=refused,
-    )
+def _arrived() -> float:
+    return _arrival
 
 
 def _status_error(status: int) -> ErrorClass:

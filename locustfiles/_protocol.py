@@ -88,18 +88,6 @@ class Reply:
         """The reply as the assistant message to append to a conversation."""
         return Message("assistant", self.content, tuple(self.tool_calls))
 
-    def add_text(self, content: str | None, thinking: str | None) -> int:
-        """Append one chunk's visible and thinking text; the events it carried."""
-        events = 0
-        if content:
-            self.content += content
-            self.content_chunks += 1
-            events |= CONTENT
-        if thinking:
-            self.thinking += thinking
-            self.thinking_chunks += 1
-            events |= THINKING
-        return events
 
 
 class ProtocolError(ValueError):
@@ -245,6 +233,7 @@ class OllamaStream:
     def __init__(self, chat: bool) -> None:
         self.reply = Reply()
         self._chat = chat
+        self._text = _Text()
 
     def feed(self, line: bytes) -> int:
         """Take one line; return the events it carried (``CONTENT | THINKING | FINAL | ERROR``)."""
@@ -252,12 +241,13 @@ class OllamaStream:
             return 0
         obj = _loads(line)
         try:
-            return _ollama_object(self.reply, obj, self._chat)
+            return _ollama_object(self.reply, obj, self._chat, self._text)
         except _SHAPE_ERRORS as e:
             raise _shape_error(e, line) from e
 
     def finish(self) -> Reply:
         """The reply once the stream has ended."""
+        self._text.into(self.reply)
         return self.reply
 
 
@@ -267,6 +257,7 @@ class OpenAIStream:
     def __init__(self, chat: bool) -> None:
         self.reply = Reply()
         self._chat = chat
+        self._text = _Text()
         self._tool_parts: dict[int, dict[str, Any]] = {}
 
     def feed(self, line: bytes) -> int:
@@ -295,7 +286,7 @@ class OpenAIStream:
         delta = choice.get("delta") if self._chat else choice
         if delta:
             text = delta.get("content") if self._chat else delta.get("text")
-            events |= reply.add_text(text, delta.get("reasoning_content") or delta.get("reasoning"))
+            events |= self._text.add(reply, text, delta.get("reasoning_content") or delta.get("reasoning"))
             for part in delta.get("tool_calls") or ():
                 events |= CONTENT
                 slot = self._tool_parts.setdefault(part.get("index", len(self._tool_parts)), {"arguments": ""})
@@ -313,6 +304,7 @@ class OpenAIStream:
 
     def finish(self) -> Reply:
         """The reply once the stream has ended, with streamed tool-call fragments assembled."""
+        self._text.into(self.reply)
         self.reply.tool_calls.extend(_assemble_tool_call(i, p) for i, p in sorted(self._tool_parts.items()))
         self._tool_parts.clear()
         return self.reply
@@ -337,7 +329,9 @@ def _parse_body(api: Api, endpoint: str, body: bytes) -> Reply:
     obj = _loads(body)
     reply = Reply()
     if api is Api.OLLAMA:
-        _ollama_object(reply, obj, chat)
+        text = _Text()
+        _ollama_object(reply, obj, chat, text)
+        text.into(reply)
         return reply
     if "error" in obj:
         reply.error = error_message(body)
@@ -358,9 +352,43 @@ def _parse_body(api: Api, endpoint: str, body: bytes) -> Reply:
     return reply
 
 
+class _Text:
+    """A reply's streamed text, kept as parts and joined once: ``+=`` on an attribute copies the whole
+    string every chunk, quadratic in the answer's length."""
+
+    __slots__ = ("content", "thinking")
+
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.thinking: list[str] = []
+
+    def add(self, reply: Reply, content: str | None, thinking: str | None) -> int:
+        """Take one chunk's visible and thinking text (counted on ``reply``); the events it carried."""
+        events = 0
+        if content:
+            self.content.append(content)
+            reply.content_chunks += 1
+            events |= CONTENT
+        if thinking:
+            self.thinking.append(thinking)
+            reply.thinking_chunks += 1
+            events |= THINKING
+        return events
+
+    def into(self, reply: Reply) -> None:
+        reply.content += "".join(self.content)
+        reply.thinking += "".join(self.thinking)
+        self.content.clear()
+        self.thinking.clear()
+
+
+#: ``json.loads`` minus its per-call encoding detection on bytes (a stream is UTF-8: RFC 8259 §8.1).
+_decode = json.JSONDecoder().decode
+
+
 def _loads(data: bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(data)
+        obj = _decode(data.decode())
     except ValueError as e:
         raise ProtocolError(f"not JSON: {data[:80]!r}") from e
     if not isinstance(obj, dict):
@@ -368,7 +396,7 @@ def _loads(data: bytes) -> dict[str, Any]:
     return obj
 
 
-def _ollama_object(reply: Reply, obj: Mapping[str, Any], chat: bool) -> int:
+def _ollama_object(reply: Reply, obj: Mapping[str, Any], chat: bool, text_parts: _Text) -> int:
     if "error" in obj:
         reply.error = str(obj["error"])
         return ERROR
@@ -376,7 +404,7 @@ def _ollama_object(reply: Reply, obj: Mapping[str, Any], chat: bool) -> int:
     part = obj.get("message") if chat else obj
     if chat and not isinstance(part, dict):
         raise ProtocolError("chat chunk without a message")
-    events |= reply.add_text(part.get("content") if chat else part.get("response"), part.get("thinking"))
+    events |= text_parts.add(reply, part.get("content") if chat else part.get("response"), part.get("thinking"))
     for call in part.get("tool_calls") or ():
         events |= CONTENT
         function = call.get("function") or {}

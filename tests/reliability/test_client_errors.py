@@ -51,6 +51,7 @@ class ScriptedConnection:
 
     answer: ScriptedResponse | BaseException
     _token: str = ""
+    stamped: bool = False  # no kernel receive times: the client times reads itself
     redact = HostConnection.redact
 
     def post(self, path: str, body: bytes, request_id: str = "") -> ScriptedResponse:
