@@ -363,7 +363,10 @@ class _Text:
         self.thinking: list[str] = []
 
     def add(self, reply: Reply, content: str | None, thinking: str | None) -> int:
-        """Take one chunk's visible and thinking text (counted on ``reply``); the events it carried."""
+        """Take one chunk's visible and thinking text (counted on ``reply``); the events it carried.
+        Raises ``TypeError`` for text that is not a string (a body of the wrong shape)."""
+        if not isinstance(content or "", str) or not isinstance(thinking or "", str):
+            raise TypeError(f"text must be a string, got {type(content or thinking).__name__}")
         events = 0
         if content:
             self.content.append(content)
