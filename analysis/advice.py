@@ -16,6 +16,7 @@ Rules (thresholds are the module constants):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -57,6 +58,10 @@ def _pct(x: float) -> str:
     return f"{x * 100:.0f} %"
 
 
+def _add_advice(out: list[Advice], where: str, host: str, model: str, topic: str, text: str) -> None:
+    out.append(Advice(topic, f"{where}: {text}", host, model))
+
+
 def advise(
     sat: Saturation, slo_list: Sequence[Slo], cold: pd.DataFrame, thinking: pd.DataFrame, hosts: Sequence[Target]
 ) -> list[Advice]:
@@ -68,7 +73,7 @@ def advise(
     for row in sat.targets.itertuples(index=False):
         where = f"{row.model}@{row.host}"
         curve = curves.get((row.host, row.model), pd.DataFrame())
-        add = lambda topic, text: out.append(Advice(topic, f"{where}: {text}", row.host, row.model))  # noqa: E731
+        add = functools.partial(_add_advice, out, where, row.host, row.model)
         for topic, text in _slot_advice(row):
             add(topic, text)
         if row.slots is None:
@@ -87,9 +92,9 @@ def advise(
     out += _reload_advice(cold)
     if not thinking.empty and thinking["length_no_content"].sum() > 0:
         for row in thinking[thinking["length_no_content"] > 0].itertuples(index=False):
-            out.append(Advice("thinking", f"{row.workload} ({row.model}): {int(row.length_no_content)} requests hit the "
-                              "output limit while still thinking (no visible content): raise num_predict or lower "
-                              "the thinking budget", model=str(row.model)))
+            text = (f"{row.workload} ({row.model}): {int(row.length_no_content)} requests hit the output limit "
+                    "while still thinking (no visible content): raise num_predict or lower the thinking budget")
+            out.append(Advice("thinking", text, model=str(row.model)))
     return out
 
 

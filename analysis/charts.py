@@ -90,7 +90,8 @@ def locust_figures(history: pd.DataFrame, users_curve: pd.DataFrame) -> list[Fig
                                     title="Locust: bucketed p95", x_label="s", y_label="s"),
                               "Locust's bucketed percentile, not exact"))
     if not users_curve.empty:
-        figures.append(Figure(chart([Series("requests/s", users_curve["users"].tolist(), users_curve["req_s"].tolist())],
+        req_s = Series("requests/s", users_curve["users"].tolist(), users_curve["req_s"].tolist())
+        figures.append(Figure(chart([req_s],
                                     title="Locust: requests/s against users", x_label="users", y_label="requests/s",
                                     x_scale=_x_scale(users_curve["users"])),
                               "median of Locust's current rate once each user count had settled 10 s"))

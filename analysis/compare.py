@@ -62,9 +62,12 @@ def findings(targets: pd.DataFrame) -> list[str]:
     for row in targets.itertuples(index=False):
         serial = " (serial)" if row.serial else ""
         slots = "slot" if str(row.overlap) == "1" else "slots"
-        out.append(f"{row.run} {row.model}@{row.host}: {row.overlap} {slots} by overlap, {row.fit} by sweep fit{serial}; "
-                   f"knee at {row.knee:g}, peak aggregate {row.peak_agg_tok_s:.1f} tok/s = x{row.gain:.2f} its "
-                   f"lowest level" if pd.notna(row.knee) else f"{row.run} {row.model}@{row.host}: no curve")
+        where = f"{row.run} {row.model}@{row.host}"
+        if pd.isna(row.knee):
+            out.append(f"{where}: no curve")
+            continue
+        out.append(f"{where}: {row.overlap} {slots} by overlap, {row.fit} by sweep fit{serial}; knee at {row.knee:g}, "
+                   f"peak aggregate {row.peak_agg_tok_s:.1f} tok/s = x{row.gain:.2f} its lowest level")
     peaks = targets.dropna(subset=["peak_agg_tok_s"])
     if len(peaks) > 1:
         low, high = peaks.loc[peaks["peak_agg_tok_s"].idxmin()], peaks.loc[peaks["peak_agg_tok_s"].idxmax()]

@@ -96,7 +96,7 @@ def _saturation(doc: Document, a: Analysis) -> None:
                     charts.latency_figure(curves[key], f"Latency against concurrency, {row.model}@{row.host}"))
         per_slot = sat.degradation[(sat.degradation["host"] == row.host) & (sat.degradation["model"] == row.model)]
         if not per_slot.empty:
-            doc.add(charts.speed_figure(per_slot, sat.speed_points.get(key), f"Per-request tok/s against busy slots"))
+            doc.add(charts.speed_figure(per_slot, sat.speed_points.get(key), "Per-request tok/s against busy slots"))
         if key in sat.busy_series:
             times, level = sat.busy_series[key]
             doc.add(charts.busy_figure(times, level, t0, row.slots, "Requests in service over time"))

@@ -101,7 +101,8 @@ def fit_estimate(curve: pd.DataFrame) -> Estimate:
     known = ~np.isnan(waiting)
     candidates = np.arange(1, math.ceil(offered.max()) + 2)
     errors = [
-        np.sum((served - np.minimum(offered, k)) ** 2) + np.sum((waiting[known] - np.maximum(0, offered[known] - k)) ** 2)
+        np.sum((served - np.minimum(offered, k)) ** 2)
+        + np.sum((waiting[known] - np.maximum(0, offered[known] - k)) ** 2)
         for k in candidates
     ]
     k = int(candidates[int(np.argmin(errors))])

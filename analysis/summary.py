@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.analyze import Analysis
+from analysis.locust_csv import BUCKETED_NOTE
 from analysis.metrics import METRICS
 from analysis.percentiles import METHOD
-from analysis.locust_csv import BUCKETED_NOTE
 
 MAX_ROWS = 500  # long tables (cold starts, over time) are cut to keep the file readable
 

@@ -108,7 +108,8 @@ def chart(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'role="img" style="{FONT};font-size:11px;max-width:100%;height:auto">',
         f"<title>{escape(title)}</title>",
-        f'<text x="{width / 2}" y="16" text-anchor="middle" style="font-size:13px;font-weight:600">{escape(title)}</text>',
+        f'<text x="{width / 2}" y="16" text-anchor="middle" style="font-size:13px;font-weight:600">'
+        f"{escape(title)}</text>",
     ]
     if not xs or not ys:
         parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" fill="#888">no data</text></svg>')
@@ -128,7 +129,9 @@ def chart(
     )
     parts += [f'<text x="{sx(t):.1f}" y="{height - bottom + 14}" text-anchor="middle">{fmt(t)}</text>' for t in x_ticks]
     parts += [f'<text x="{left - 5}" y="{sy(t) + 4:.1f}" text-anchor="end">{fmt(t)}</text>' for t in y_ticks]
-    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle">{escape(x_label)}</text>')
+    parts.append(
+        f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle">{escape(x_label)}</text>'
+    )
     parts.append(
         f'<text transform="translate(14 {(top + height - bottom) / 2}) rotate(-90)" text-anchor="middle">'
         f"{escape(y_label)}</text>"

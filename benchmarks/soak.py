@@ -13,7 +13,6 @@ process stayed flat and every record arrived, 1 otherwise. Loopback only; bounde
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics

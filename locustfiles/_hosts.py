@@ -18,7 +18,7 @@ from emulator.presets import PRESETS, Preset
 
 from ._model_base import Model, ModelName, Name, check_keys, int_between, positive_number, tagged_union
 from ._scenario_errors import FieldProblem, did_you_mean, first_problem, one_of, show
-from ._units import Fraction, KeepAlive
+from ._units import KeepAlive
 
 EMBEDDED = ("emulator", "llamacpp")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -97,7 +97,8 @@ class EmulatorSettings(Model):
     @classmethod
     def _check_preset(cls, value: str | None) -> str | None:
         if value is not None and value not in PRESETS:
-            raise FieldProblem(f"unknown preset {show(value)}; expected {one_of(PRESETS)}{did_you_mean(value, PRESETS)}")
+            expected = f"{one_of(PRESETS)}{did_you_mean(value, PRESETS)}"
+            raise FieldProblem(f"unknown preset {show(value)}; expected {expected}")
         return value
 
     @field_validator("tune")
@@ -106,7 +107,8 @@ class EmulatorSettings(Model):
         fields = Preset.__dataclass_fields__
         for key in value or {}:
             if key not in fields:
-                raise FieldProblem(f"unknown preset field {show(key)}; expected {one_of(fields)}{did_you_mean(key, fields)}", key)
+                expected = f"{one_of(fields)}{did_you_mean(key, fields)}"
+                raise FieldProblem(f"unknown preset field {show(key)}; expected {expected}", key)
         return value
 
     @field_validator("faults")

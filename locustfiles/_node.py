@@ -21,12 +21,12 @@ from analysis.schema import Api
 
 from ._client import HostConnection
 from ._load_shapes import Arrivals, Probe, Rounds
+from ._options import Options
 from ._pacing import ArrivalStream, ClosedLoop, Pacer, RoundGate
+from ._prompts import Prompt
 from ._protocol import Sampling
 from ._records import RecordSink
 from ._routing import Policy, Router, Target
-from ._options import Options
-from ._prompts import Prompt
 from ._scenario import Scenario
 from ._workloads import Workload
 
@@ -115,7 +115,7 @@ def api_keys(scenario: Scenario, override: str = "") -> dict[str, str]:
     ``override`` (``--api-key`` / ``LOCUST_LLM_API_KEY``) for every host."""
     if override:
         return {h.name: override for h in scenario.hosts}
-    return {h.name: os.environ[h.api_key_env] for h in scenario.hosts if h.api_key_env and os.environ.get(h.api_key_env)}
+    return {h.name: key for h in scenario.hosts if h.api_key_env and (key := os.environ.get(h.api_key_env))}
 
 
 def build_node(

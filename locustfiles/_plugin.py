@@ -22,22 +22,22 @@ from locust import events as locust_events
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 from locust.event import Events
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, LocalRunner, MasterRunner, WorkerRunner
 from locust.rpc import Message
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, LocalRunner, MasterRunner, WorkerRunner
 
 from analysis.schema import HostInfo
 
 from . import _messages
 from ._client import auth_headers
 from ._embedded import EmbeddedServer, EmbeddedServerError, server_argv
+from ._hosts import EmulatorHost, LlamacppHost
+from ._load_shapes import Steady
 from ._node import ATTRIBUTE as NODE_ATTRIBUTE
 from ._node import Node, api_keys, build_node
 from ._pacing import ArrivalStream, RoundGate
 from ._probe import HostUnreachable, probe
 from ._run import ATTRIBUTE as RUN_ATTRIBUTE
 from ._run import Run, run_of
-from ._hosts import EmulatorHost, LlamacppHost
-from ._load_shapes import Steady
 from ._scenario import HOSTS_OPTION, Scenario, ScenarioError, load_scenario
 from ._shapes import ScenarioShape, plan
 from ._users import user_classes
@@ -174,7 +174,8 @@ class Controller:
             try:
                 info.update(probe(url, auth_headers(keys.get(host.name, ""))))  # type: ignore[typeddict-item]
             except HostUnreachable as e:
-                raise self._host_problem(index, url, f"{url} does not answer ({e.reason}); is the server running?")
+                message = f"{url} does not answer ({e.reason}); is the server running?"
+                raise self._host_problem(index, url, message) from None
             self.host_info.append(info)
 
     def _host_problem(self, index: int, url: str, message: str) -> ScenarioError:

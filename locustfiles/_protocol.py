@@ -136,7 +136,9 @@ def build_chat(
     return body
 
 
-def build_generate(api: Api, model: str, prompt: str, sampling: Sampling, stream: bool, system: str = "") -> dict[str, Any]:
+def build_generate(
+    api: Api, model: str, prompt: str, sampling: Sampling, stream: bool, system: str = ""
+) -> dict[str, Any]:
     """The JSON body of a completion request (``/api/generate`` or ``/v1/completions``)."""
     if api is Api.OLLAMA:
         body = _ollama_body(model, sampling, stream)
@@ -455,7 +457,8 @@ def _openai_usage(reply: Reply, obj: Mapping[str, Any]) -> None:
 
 
 def _assemble_tool_call(index: int, part: Mapping[str, Any]) -> ToolCall:
-    return ToolCall(str(part.get("id") or f"call_{index}"), str(part.get("name", "")), _arguments(part.get("arguments")))
+    call_id = str(part.get("id") or f"call_{index}")
+    return ToolCall(call_id, str(part.get("name", "")), _arguments(part.get("arguments")))
 
 
 def _arguments(raw: Any) -> dict[str, Any]:

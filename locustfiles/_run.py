@@ -25,10 +25,10 @@ from . import _messages
 from ._live import LiveStats
 from ._locust_csv import LocustCsvFiles
 from ._messages import RecordsMessage
+from ._options import Slo
 from ._records import RecordStore
 from ._rundir import StageLog, new_run_id, write_run_info
 from ._sampler import ServerSampler
-from ._options import Slo
 from ._scenario import Scenario
 from ._workers import hostname_of
 from ._workloads import Workload

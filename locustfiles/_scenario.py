@@ -16,8 +16,8 @@ import hashlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
@@ -180,8 +180,9 @@ class Scenario(Model):
         if named:
             unknown = [name for name, _ in pairs if name not in hosts]
             if unknown:
+                missing = unknown[0]
                 raise ScenarioError.single(
-                    HOSTS_OPTION, f"no host named {unknown[0]!r}; hosts are {one_of(hosts)}{did_you_mean(unknown[0], hosts)}"
+                    HOSTS_OPTION, f"no host named {missing!r}; hosts are {one_of(hosts)}{did_you_mean(missing, hosts)}"
                 )
             urls = dict(pairs)
             new = [_external(host, urls[host.name]) if host.name in urls else host for host in self.hosts]
@@ -236,8 +237,10 @@ class Scenario(Model):
 
 def _external(host: Host | None, url: str) -> Host:
     """``host`` pointed at the running server at ``url`` (a new host named after the URL's address if None)."""
-    fields = {"name": host.name, "weight": host.weight, "models": host.models, "api_key_env": host.api_key_env} if host \
-        else {"name": urlsplit(url).netloc or url}
+    if host:
+        fields = {"name": host.name, "weight": host.weight, "models": host.models, "api_key_env": host.api_key_env}
+    else:
+        fields = {"name": urlsplit(url).netloc or url}
     try:
         return HOST.validate_python({**fields, "url": url})
     except ValidationError as err:

@@ -3,12 +3,12 @@
 A scenario's load becomes a plan: a list of phases (a steady load, the steps of ``stages``, the
 levels of a concurrency sweep, the closed rounds of each level, a queue-probe burst, open-loop arrival
 stages), each with a user count, a spawn rate and an end (a duration, or a number of completed
-requests). Closed rounds and arrivals also pace the users' sessions (``_pacing``) through messages. The shape runs on the master (or local runner),
-writes a ``stages.csv`` row per phase and ends every run the same graceful way: users are ramped down
-to zero, each finishing the request it has in flight (up to the stop timeout), every worker is asked
-to ship its last records, and only then does the test stop — so the requests in flight at the end are
-in ``requests.csv``. ``-u``, ``-r`` and ``-t`` on the command line override a steady load's users,
-spawn rate and duration.
+requests). Closed rounds and arrivals also pace the users' sessions (``_pacing``) through messages.
+The shape runs on the master (or local runner), writes a ``stages.csv`` row per phase and ends every
+run the same graceful way: users are ramped down to zero, each finishing the request it has in flight
+(up to the stop timeout), every worker is asked to ship its last records, and only then does the test
+stop — so the requests in flight at the end are in ``requests.csv``. ``-u``, ``-r`` and ``-t`` on the
+command line override a steady load's users, spawn rate and duration.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Final
 
 from locust import LoadTestShape
 
-from ._run import Run, run_of
 from . import _messages
 from ._load_shapes import Arrivals, LoadShape, Probe, Rounds, Stages, Steady, Sweep
+from ._run import Run, run_of
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ def closed_loop(slots: int, users: int, requests: int, jitter: float, seed: int 
     free = [0.0] * slots
     rows = []
     clock = [0.0] * users
-    for i in range(requests):
+    for _ in range(requests):
         user = min(range(users), key=clock.__getitem__)
         send = clock[user]
         net = 0.005 + rng.uniform(-jitter, jitter)

@@ -17,7 +17,6 @@ import yaml
 from tests.helpers import REPO
 
 
-
 @dataclass
 class Comparison:
     """What ``python -m locustfiles run`` compared: per run (labelled by variant) its slots and curve."""

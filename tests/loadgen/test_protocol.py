@@ -62,7 +62,9 @@ def test_ollama_stream_without_done_is_incomplete():
 
 def test_ollama_error_line_mid_stream():
     parser = stream_parser(Api.OLLAMA, "generate")
-    events = feed_all(parser, ['{"model":"m","response":"a","done":false}', '{"error":"model runner has unexpectedly stopped"}'])
+    events = feed_all(
+        parser, ['{"model":"m","response":"a","done":false}', '{"error":"model runner has unexpectedly stopped"}']
+    )
     assert events == [CONTENT, ERROR]
     assert parser.finish().error == "model runner has unexpectedly stopped"
 
@@ -70,8 +72,8 @@ def test_ollama_error_line_mid_stream():
 def test_ollama_generate_omitted_zero_prompt_eval_duration_reads_as_zero():
     # Metrics are omitempty: a fully cached prompt has no prompt_eval_duration at all.
     parser = stream_parser(Api.OLLAMA, "generate")
-    feed_all(parser, ['{"response":"","done":true,"done_reason":"stop","total_duration":2000000,"load_duration":1000000,'
-                      '"prompt_eval_count":5,"eval_count":1,"eval_duration":500000}'])
+    feed_all(parser, ['{"response":"","done":true,"done_reason":"stop","total_duration":2000000,'
+                      '"load_duration":1000000,"prompt_eval_count":5,"eval_count":1,"eval_duration":500000}'])
     reply = parser.finish()
     assert reply.server_prompt_eval_s == 0.0
     assert reply.server_eval_s == pytest.approx(0.0005)
@@ -95,8 +97,8 @@ def test_garbage_line_is_a_protocol_error():
 
 
 OPENAI_CHAT_V0326 = [
-    'data: {"id":"chatcmpl-7","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":"fp_ollama",'
-    '"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}',
+    'data: {"id":"chatcmpl-7","object":"chat.completion.chunk","created":1,"model":"m",'
+    '"system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"},"finish_reason":null}]}',
     "",
     'data: {"id":"chatcmpl-7","choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":null}]}',
     "",
@@ -182,7 +184,9 @@ def test_non_streamed_bodies():
                                                  b'"eval_count":1,"eval_duration":1}')
     assert (ollama.content, ollama.output_tokens, ollama.complete) == ("hi", 1, True)
     openai = parse_body(Api.OPENAI, "chat", json.dumps({
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok", "reasoning": "r"}, "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "ok", "reasoning": "r"}, "finish_reason": "stop"}
+        ],
         "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
     }).encode())
     assert (openai.content, openai.thinking, openai.output_tokens) == ("ok", "r", 1)

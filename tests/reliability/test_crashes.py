@@ -1,7 +1,7 @@
 """Crashes: a worker or the master killed with SIGKILL mid-run, and the analysis of what they leave.
 
-A master with two forked workers (``--processes 2``, on a loopback port of its own) drives an emulator whose trace says which requests
-the server finished, so the records the master kept can be checked against them.
+A master with two forked workers (``--processes 2``, on a loopback port of its own) drives an emulator
+whose trace says which requests the server finished, so the records the master kept can be checked against them.
 """
 
 from __future__ import annotations
