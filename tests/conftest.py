@@ -11,7 +11,9 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import subprocess  # noqa: E402  (after the patch, on purpose)
+import secrets
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,16 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import REPO, EmulatorProcess, LocustRun, kill_group, locust_command, read_run, start_emulator
+from tests.helpers import (
+    REPO,
+    EmulatorProcess,
+    LocustRun,
+    Stub,
+    kill_group,
+    locust_command,
+    read_run,
+    start_emulator,
+)
 
 #: A ``locust`` process running in the background and the results directory it writes to.
 Background = tuple[subprocess.Popen[str], Path]
@@ -88,3 +99,25 @@ def start_locust(tmp_path: Path, scenario_file: Callable[..., Path]) -> Iterator
     yield start
     for proc in procs:
         kill_group(proc)
+
+
+@pytest.fixture
+def token() -> str:
+    """A fresh API key, to be looked for where it must not be."""
+    return f"sk-test-{secrets.token_hex(16)}"
+
+
+@pytest.fixture
+def stub(tmp_path: Path) -> Iterator[Stub]:
+    """An Ollama look-alike (``tests/ollama_stub.py``) that logs every request's ``Authorization`` header."""
+    log = tmp_path / "stub-requests.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.ollama_stub", str(log)], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("listening on "), line
+        yield Stub(line.split()[-1], log, proc)
+    finally:
+        proc.kill()
+        proc.wait()

@@ -46,13 +46,7 @@ class EmulatorProcess:
 
     def stop(self, timeout: float = 5.0) -> int:
         """SIGTERM, then SIGKILL if it does not exit in ``timeout`` seconds; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        stop_process(self.proc, timeout)
         if self.proc.stdout:
             self.proc.stdout.close()
         return self.proc.returncode
@@ -227,6 +221,17 @@ def interrupt(proc: subprocess.Popen[str], timeout: float = 60) -> str:
     return output
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """SIGTERM ``proc``, then SIGKILL it if it has not exited in ``timeout`` seconds; reap it either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+
 def kill_group(proc: subprocess.Popen[str]) -> None:
     """SIGKILL a process started with ``start_new_session=True`` and everything it started (forked workers,
     embedded servers), even after it has died itself; then reap it."""
@@ -235,3 +240,16 @@ def kill_group(proc: subprocess.Popen[str]) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
+
+
+@dataclass
+class Stub:
+    """A running ``tests/ollama_stub.py``: its URL and the log of the requests it got."""
+
+    url: str
+    log: Path
+    proc: subprocess.Popen[str]
+
+    def requests(self) -> pd.DataFrame:
+        """One row per request so far: ``path``, ``request_id``, ``authorization``."""
+        return pd.read_json(self.log, lines=True) if self.log.exists() else pd.DataFrame()

@@ -2,7 +2,7 @@
 reaches every host as ``Authorization: Bearer <key>`` and nothing else: not the records, run.json, the
 logs, the report, the emulator's log, what a worker is sent, or the web UI.
 
-A stub server (``ollama_stub``) writes down the header of every request it gets, and rejects some with a
+A stub server (``tests/ollama_stub.py``) writes down the header of every request it gets, and rejects some with a
 message quoting the header back, the way careless proxies do.
 """
 
@@ -15,52 +15,22 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gevent
-import pandas as pd
 import pytest
 from locust import __version__ as locust_version
 from locust.rpc import Message, zmqrpc
 
-from tests.helpers import REPO, LocustRun, free_port, locust_command, poll, processes_args
+from tests.helpers import REPO, LocustRun, Stub, free_port, locust_command, poll, processes_args
 
 pytestmark = pytest.mark.integration
 
 KEY_VAR = "RELIABILITY_TEST_LLM_TOKEN"
-
-
-@dataclass
-class Stub:
-    url: str
-    log: Path
-    proc: subprocess.Popen[str]
-
-    def requests(self) -> pd.DataFrame:
-        return pd.read_json(self.log, lines=True) if self.log.exists() else pd.DataFrame()
-
-
-@pytest.fixture
-def token() -> str:
-    return f"sk-test-{secrets.token_hex(16)}"
-
-
-@pytest.fixture
-def stub(tmp_path: Path) -> Iterator[Stub]:
-    log = tmp_path / "stub-requests.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.reliability.ollama_stub", str(log)], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("listening on "), line
-        yield Stub(line.split()[-1], log, proc)
-    finally:
-        proc.kill()
-        proc.wait()
+#: Locust's start page and stats JSON, and the LLM tab's pages.
+WEB_UI_PAGES = ["/", "/stats/requests", "/llm/chart", "/llm/run/requests.csv", "/llm/run/run.json", "/llm/report"]
 
 
 def chat_scenario(hosts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -135,7 +105,7 @@ def test_neither_a_worker_nor_the_web_ui_is_given_the_key(
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         received = join_as_worker(master_port, until="spawn")
-        pages = {path: fetch(f"http://127.0.0.1:{web_port}{path}") for path in web_ui_pages()}
+        pages = {path: fetch(f"http://127.0.0.1:{web_port}{path}") for path in WEB_UI_PAGES}
     finally:
         proc.kill()
         output, _ = proc.communicate(timeout=30)
@@ -143,14 +113,6 @@ def test_neither_a_worker_nor_the_web_ui_is_given_the_key(
     assert not [m.type for m in received if token in repr(m.data)], "a worker was sent the key"
     assert not [path for path, page in pages.items() if token in page], "the web UI shows the key"
     assert token not in output
-
-
-def web_ui_pages() -> list[str]:
-    """Locust's start page and stats JSON, and the LLM tab's pages once the web UI work has landed."""
-    pages = ["/", "/stats/requests"]
-    if (REPO / "locustfiles" / "_webui.py").exists():
-        pages += ["/llm/chart", "/llm/run/requests.csv", "/llm/run/run.json", "/llm/report"]
-    return pages
 
 
 def join_as_worker(port: int, until: str, timeout: float = 60) -> list[Message]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 import requests
 import yaml
 
-from tests.helpers import REPO, emulator_scenario
+from tests.helpers import REPO, emulator_scenario, free_port, poll, stop_process
 
 SECRET = "sk-webui-test-0123456789"  # passed as --api-key; must never show in a page, file or log
 
@@ -26,22 +24,6 @@ def fast_scenario(name: str = "webui") -> dict[str, Any]:
                  {"name": "agent", "kind": "agent_loop", "steps": 2, "tool_result": {"latency": 0.02}}]
     return emulator_scenario(workloads, num_parallel=2, speed=20, load={"users": 6, "stop_timeout": "30s"},
                              name=name)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @dataclass
@@ -105,15 +87,9 @@ def web_ui(tmp_path: Path) -> Iterator[Callable[..., WebUi]]:
             except requests.ConnectionError:
                 return False
 
-        wait_for(answers, 30, "the web UI to answer")
+        poll(answers, "the web UI to answer", 30)
         return ui
 
     yield start
     for ui in started:
-        if ui.proc.poll() is None:
-            ui.proc.terminate()
-            try:
-                ui.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                ui.proc.kill()
-                ui.proc.wait()
+        stop_process(ui.proc)

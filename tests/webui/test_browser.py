@@ -14,8 +14,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.helpers import REPO
-from tests.webui.conftest import WebUi, fast_scenario, wait_for
+from tests.helpers import REPO, poll
+from tests.webui.conftest import WebUi, fast_scenario
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "artifacts" / "webui"
@@ -76,7 +76,7 @@ def llm_table(dom: str) -> list[dict[str, str]]:
 def test_a_browser_shows_the_llm_tab_and_the_live_chart(web_ui):
     ui: WebUi = web_ui(fast_scenario())
     assert ui.swarm(6)["success"]
-    wait_for(lambda: len(ui.llm_rows()) == 2 and all(r["slots"] != "-" for r in ui.llm_rows()), 40, "the LLM rows")
+    poll(lambda: len(ui.llm_rows()) == 2 and all(r["slots"] != "-" for r in ui.llm_rows()), "the LLM rows", 40)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     rows = llm_table(chromium(ui.url("?tab=llm"), "--dump-dom"))

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from analysis.schema import RECORD_COLUMNS, SERVER_METRICS_COLUMNS
-from tests.helpers import REPO
-from tests.webui.conftest import SECRET, WebUi, fast_scenario, free_port, wait_for
+from tests.helpers import REPO, free_port, poll, stop_process
+from tests.webui.conftest import SECRET, WebUi, fast_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ def test_llm_tab_chart_and_downloads_live_under_a_base_path(web_ui):
         done = len(rows) == 2 and all(int(r["requests"]) >= 20 and r["slots"] != "-" for r in rows)
         return rows if done else None
 
-    rows = wait_for(rows_with_slots, 40, "both workloads' rows with an inferred slot count")
+    rows = poll(rows_with_slots, "both workloads' rows with an inferred slot count", 40)
     assert [(r["workload"], r["host"], r["model"]) for r in rows] == [
         ("agent", "emu", "llama3.2:latest"), ("chat", "emu", "llama3.2:latest")]
     for row in rows:
@@ -78,7 +78,7 @@ def test_llm_tab_chart_and_downloads_live_under_a_base_path(web_ui):
     assert "slots" in report.text.lower()
 
     assert ui.post("stop").json()["success"]
-    wait_for(lambda: ui.stats()["state"] == "stopped", 40, "the test to stop")
+    poll(lambda: ui.stats()["state"] == "stopped", "the test to stop", 40)
     (run_dir,) = ui.results.iterdir()
     with (run_dir / "server_metrics.csv").open() as f:
         metrics = list(csv.reader(f))
@@ -112,11 +112,11 @@ def test_the_form_loads_the_scenario_it_picks_and_refuses_a_bad_one_with_its_rea
 
     for start in range(2):  # the form's user count (1) changes neither run of the scenario's plan
         assert ui.swarm(1, scenario=str(tmp_path / "other.yaml"))["success"]
-        wait_for(lambda: ui.stats()["user_count"] == 3, 20, f"start {start + 1}: the plan's three users")
-        rows = wait_for(ui.llm_rows, 30, "the picked scenario's rows")
+        poll(lambda: ui.stats()["user_count"] == 3, f"start {start + 1}: the plan's three users", 20)
+        rows = poll(ui.llm_rows, "the picked scenario's rows", 30)
         assert {r["workload"] for r in rows} == {"summaries"}
         assert ui.post("stop").json()["success"]
-        wait_for(lambda: ui.stats()["state"] == "stopped", 40, "the test to stop")
+        poll(lambda: ui.stats()["state"] == "stopped", "the test to stop", 40)
     assert ui.get("llm/chart").status_code == 200  # the pages work without a base path too
     assert "Traceback" not in ui.output()
 
@@ -128,20 +128,15 @@ def test_the_llm_tab_on_a_distributed_master(web_ui):
                                "--master-host", "127.0.0.1", "--master-port", str(port)],
                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: ui.stats().get("worker_count") == 1, 30, "the worker to connect")
+        poll(lambda: ui.stats().get("worker_count") == 1, "the worker to connect", 30)
         assert ui.swarm(6)["success"]
         def rows_with_slots():
             rows = [r for r in ui.llm_rows() if r["slots"] != "-" and int(r["requests"]) >= 20]
             return rows if len(rows) == 2 else None
 
-        rows = wait_for(rows_with_slots, 40, "both workloads' rows from the worker's records")
+        rows = poll(rows_with_slots, "both workloads' rows from the worker's records", 40)
         assert {r["workload"] for r in rows} == {"agent", "chat"} and all(number(r["tok_s"]) > 0 for r in rows)
         assert "<polyline" in ui.get("llm/chart/tok_s.svg").text
         assert ui.post("stop").json()["success"]
     finally:
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_process(worker)

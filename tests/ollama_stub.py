@@ -1,6 +1,6 @@
 """A tiny Ollama look-alike that writes down the ``Authorization`` header of every request it gets.
 
-``python -m tests.reliability.ollama_stub LOG`` listens on a free loopback port, prints
+``python -m tests.ollama_stub LOG`` listens on a free loopback port, prints
 ``listening on http://127.0.0.1:PORT``, and appends ``{"path": ..., "request_id": ..., "authorization": ...}``
 to LOG for each request. It answers ``/api/version``, ``/api/ps`` and streamed ``/api/chat`` / ``/api/generate``;
 every ``ECHO_EVERY``-th inference request gets a 401 whose message quotes the header back, as careless
