@@ -66,9 +66,11 @@ def add_arguments(parser: LocustArgumentParser) -> None:
                             "dropped)")
     group.add_argument("--results-dir", default="results", env_var="LOCUST_RESULTS_DIR",
                        help="Where run directories are written (default: results/)")
-    # Not in the web UI: its start form would carry the key in the page (and Locust would send it on).
-    group.add_argument("--api-key", default="", env_var="LOCUST_LLM_API_KEY", include_in_web_ui=False,
-                       help="Bearer token sent to every host (prefer api_key_env in the scenario); never recorded")
+    # A masked field in the web UI's start form, always shown empty (``_webui`` keeps the key out of the page
+    # and out of the options Locust sends to workers).
+    group.add_argument("--api-key", default="", env_var="LOCUST_LLM_API_KEY", is_secret=True,
+                       help="Bearer token sent to every host (prefer api_key_env in the scenario); never recorded. "
+                            "Typed in the web UI it is used by this process only: workers read their own")
     group.add_argument("--run-id", default="", include_in_web_ui=False,
                        help="Name the run directory (default: a timestamp and the scenario's name)")
     group.add_argument("--no-report", action="store_true", default=False, include_in_web_ui=False,

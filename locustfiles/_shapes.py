@@ -118,7 +118,7 @@ class ScenarioShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float] | None:
         run = run_of(self.runner.environment)
-        if run is None:  # the first tick comes before the test (and so the run) has started
+        if run is None or run.finished:  # the first tick comes before this test's run has started
             return self.phases[0].users, self.phases[0].spawn_rate
         while self._index < len(self.phases):
             if self._index >= 0:

@@ -8,8 +8,10 @@ relative, so they work with and without a base path. The numbers come from the r
 
 The start form: ``--scenario`` is a select of the listed scenarios (the repository's ``scenarios/*.yaml``
 and the files beside the scenario locust started with); starting a test loads the picked scenario, its
-variant and hosts override first, and refuses a bad one with the loader's message. The API key is not
-a field: keys come from each node's environment (``docs/reliability.md``).
+variant and hosts override first, and refuses a bad one with the loader's message. The API key is a
+masked field that the page always shows empty; a typed key is taken out of the submission before Locust
+sees it (Locust would keep it in the options it sends every worker) and is used by this process only
+(``docs/reliability.md``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from flask import Blueprint, Response, jsonify, make_response, request, send_file
 from locust.env import Environment
-from locust.runners import STATE_RUNNING, STATE_SPAWNING
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner
+from werkzeug.datastructures import ImmutableMultiDict
 
 from analysis.schema import REQUESTS_FILE, RUN_FILE, SERVER_METRICS_FILE, STAGES_FILE
 
@@ -48,6 +51,8 @@ SCENARIO_OPTIONS: Final = ("scenario", "variant", "hosts")
 #: What a scenario's load plan reads: the command line's values, never those a previous form left behind
 #: (Locust writes the form's user count into the options after the run has been planned).
 PLAN_OPTIONS: Final = ("num_users", "spawn_rate")
+#: The start form's masked ``--api-key`` field.
+KEY_FIELD: Final = "api_key"
 
 
 class ScenarioChoices(list[str]):
@@ -90,6 +95,7 @@ def attach(environment: Environment, controller: Controller) -> None:
     app = ui.app
     start_scenario = controller.options.scenario
     plan_options = {name: getattr(controller.options, name) for name in PLAN_OPTIONS}
+    own_key = controller.api_key
     ui.template_args.update(
         extended_tabs=[{"title": "LLM", "key": TAB}],
         extended_tables=[{"key": TAB, "structure": [{"key": k, "title": t} for k, t in TABLE_COLUMNS]}],
@@ -106,6 +112,8 @@ def attach(environment: Environment, controller: Controller) -> None:
     def update_start_form() -> None:
         update_template_args()
         form = ui.template_args["extra_options"]
+        if KEY_FIELD in form:
+            form[KEY_FIELD]["default_value"] = ""  # Locust fills it from the command line and environment
         if "scenario" in form:
             current = controller.options.scenario
             form["scenario"].update(choices=scenario_choices(start_scenario, current), default_value=current)
@@ -117,7 +125,11 @@ def attach(environment: Environment, controller: Controller) -> None:
     @ui.auth_required_if_enabled
     @wraps(swarm)
     def swarm_with_scenario() -> Any:
-        return _load_picked_scenario(environment, controller, start_scenario, plan_options) or swarm()
+        return (
+            _use_typed_api_key(environment, controller, own_key)
+            or _load_picked_scenario(environment, controller, start_scenario, plan_options)
+            or swarm()
+        )
 
     app.view_functions["locust.swarm"] = swarm_with_scenario
 
@@ -141,6 +153,20 @@ def _table(environment: Environment) -> list[dict[str, str]]:
 def _refusal(environment: Environment, message: str) -> Response:
     """The answer Locust's start form shows as an error under the form."""
     return jsonify({"success": False, "message": message, "host": environment.host})
+
+
+def _use_typed_api_key(environment: Environment, controller: Controller, own_key: str) -> Response | None:
+    """Take the key typed in the form out of the submission and make it this process's key (an empty field
+    goes back to ``own_key``, the one it started with). A master refuses a typed key: its workers send the
+    requests, and each reads its own key from its environment."""
+    typed = request.form.get(KEY_FIELD, "")
+    request.form = ImmutableMultiDict([(k, v) for k, v in request.form.items(multi=True) if k != KEY_FIELD])
+    if typed and isinstance(environment.runner, MasterRunner):
+        return _refusal(environment, "an API key typed here would reach only the master, not the workers that "
+                                     "send the requests: set LOCUST_LLM_API_KEY (or the hosts' api_key_env) in "
+                                     "each worker's environment")
+    controller.api_key = typed or own_key
+    return None
 
 
 def _load_picked_scenario(environment: Environment, controller: Controller, start_scenario: str,

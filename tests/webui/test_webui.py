@@ -8,12 +8,13 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
 from analysis.schema import RECORD_COLUMNS, SERVER_METRICS_COLUMNS
-from tests.helpers import REPO, free_port, poll, stop_process
+from tests.helpers import REPO, Stub, free_port, poll, stop_process
 from tests.webui.conftest import SECRET, WebUi, fast_scenario
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,7 @@ def test_llm_tab_chart_and_downloads_live_under_a_base_path(web_ui):
     form = args["extra_options"]
     assert "scenarios/chat.yaml" in form["scenario"]["choices"]  # the picker lists the repository's scenarios
     assert form["scenario"]["default_value"] in form["scenario"]["choices"]  # and shows the one loaded
-    assert "api_key" not in form  # keys come from the environment only: the page never carries one
+    assert form["api_key"]["is_secret"] and form["api_key"]["default_value"] == ""  # though started with one
 
     assert ui.swarm(6, scenario=form["scenario"]["default_value"])["success"]
 
@@ -129,6 +130,9 @@ def test_the_llm_tab_on_a_distributed_master(web_ui):
                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         poll(lambda: ui.stats().get("worker_count") == 1, "the worker to connect", 30)
+        refused = ui.swarm(6, api_key="sk-typed-on-the-master")  # the workers send the requests, not the master
+        assert refused["success"] is False and "each worker's environment" in refused["message"]
+        assert ui.stats()["state"] == "ready"
         assert ui.swarm(6)["success"]
         def rows_with_slots():
             rows = [r for r in ui.llm_rows() if r["slots"] != "-" and int(r["requests"]) >= 20]
@@ -140,3 +144,33 @@ def test_the_llm_tab_on_a_distributed_master(web_ui):
         assert ui.post("stop").json()["success"]
     finally:
         stop_process(worker)
+
+
+def test_a_key_typed_in_the_form_is_sent_by_this_process_and_shown_nowhere(web_ui, stub: Stub, token: str):
+    """The masked field: a typed key replaces the one locust started with (``--api-key SECRET``) for this
+    run; an empty field goes back to it. Neither key shows in a page, the log or the run's files."""
+    ui = web_ui({
+        "name": "typed-key", "model": "llama3.2:latest", "hosts": [{"name": "stub", "url": stub.url}],
+        "options": {"num_predict": 8}, "workloads": [{"name": "chat", "kind": "chat", "turns": 2, "think_time": 0}],
+        "load": {"users": 2, "duration": "2s", "stop_timeout": "20s"},
+    })
+    for count, (typed, sent) in enumerate(((token, token), ("", SECRET)), start=1):
+        before = len(stub.requests())
+        assert ui.swarm(2, api_key=typed)["success"]
+        poll(lambda count=count: len(ended_runs(ui)) == count, f"run {count} to end", 40)
+        seen = stub.requests().iloc[before:]
+        assert (seen.path == "/api/chat").sum() >= 4
+        assert (seen.authorization == f"Bearer {sent}").all(), seen.authorization.unique()  # the probe too
+
+    runs = ended_runs(ui)  # a plan that ends by itself starts afresh the second time
+    assert [(run / "requests.csv").read_text().count("\n") > 4 for run in runs] == [True, True]
+    run_files = [p.read_text() for run in runs for p in run.iterdir() if p.is_file()]
+    pages = [ui.get(p).text for p in ("", "stats/requests", "llm/chart", "llm/run/requests.csv", "llm/run/run.json")]
+    for key in (token, SECRET):
+        assert not [text for text in [*pages, *run_files, ui.output()] if key in text]
+
+
+def ended_runs(ui: WebUi) -> list[Path]:
+    """The UI's run directories whose ``run.json`` says the run has ended, oldest first."""
+    return [run for run in sorted(ui.results.glob("*")) if (run / "run.json").exists()
+            and json.loads((run / "run.json").read_text()).get("ended_at")]
