@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import pandas as pd
 
@@ -179,10 +179,14 @@ def read_run(results: Path, returncode: int, output: str) -> LocustRun:
         output=output,
         dir=run_dir,
         info=json.loads((run_dir / "run.json").read_text()),
-        records=pd.read_csv(run_dir / "requests.csv", dtype={"error": str, "error_detail": str}).fillna(
-            {"error": "", "error_detail": ""}),
+        records=read_records(run_dir / "requests.csv"),
         stages=pd.read_csv(run_dir / "stages.csv"),
     )
+
+
+def read_records(source: Path | IO[bytes]) -> pd.DataFrame:
+    """A ``requests.csv``, with ``error`` and ``error_detail`` as text ("" for none)."""
+    return pd.read_csv(source, dtype={"error": str, "error_detail": str}).fillna({"error": "", "error_detail": ""})
 
 
 def live_records(results: Path) -> pd.DataFrame:
@@ -193,8 +197,7 @@ def live_records(results: Path) -> pd.DataFrame:
     data = data[: data.rfind(b"\n") + 1]
     if data.count(b"\n") < 2:
         return pd.DataFrame(columns=list(RECORD_COLUMNS))
-    return pd.read_csv(io.BytesIO(data), dtype={"error": str, "error_detail": str}).fillna(
-        {"error": "", "error_detail": ""})
+    return read_records(io.BytesIO(data))
 
 
 def poll(condition: Callable[[], T], what: str, timeout: float = 30, interval: float = 0.2) -> T:

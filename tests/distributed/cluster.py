@@ -8,24 +8,16 @@ the scenario or prompt files. A command ``prefix`` (``ip netns exec NAME``) runs
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import REPO, LocustRun, locust_command, read_run
+from tests.helpers import REPO, LocustRun, free_port, locust_command, read_run
 
 #: Seconds a master may wait for its workers to join before it gives up (exit code 1).
 EXPECT_WORKERS_MAX_WAIT_S = 30
-
-
-def free_port() -> int:
-    """A TCP port free on loopback a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Cluster:

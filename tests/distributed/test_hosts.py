@@ -11,10 +11,9 @@ import time
 import urllib.request
 from typing import Any
 
-import pandas as pd
 import pytest
 
-from tests.helpers import LocustRun, embedded_emulator, emulator_scenario, wait_for_records
+from tests.helpers import LocustRun, embedded_emulator, emulator_scenario, read_records, wait_for_records
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +108,7 @@ def test_a_host_that_refuses_connections_is_avoided_then_used_again(start_locust
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode in (0, 1), output  # 1: Locust saw failed requests
     (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
-    records = pd.read_csv(run_dir / "requests.csv", dtype={"error": str, "error_detail": str}, keep_default_na=False)
+    records = read_records(run_dir / "requests.csv")
 
     on_b = records[records.host == "b"]
     while_refused = on_b[on_b.t_start < refused_until - 0.1]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.distributed.cluster import Cluster, assert_every_request_recorded_once, free_port
-from tests.helpers import LocustRun, emulator_scenario, wait_for_records
+from tests.distributed.cluster import Cluster, assert_every_request_recorded_once
+from tests.helpers import LocustRun, emulator_scenario, free_port, wait_for_records
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from tests.helpers import REPO
+from tests.helpers import REPO, read_records
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Comparison:
 
     def records(self, variant: str) -> pd.DataFrame:
         (run_dir,) = self.results.glob(f"*-{variant}")
-        return pd.read_csv(run_dir / "requests.csv")
+        return read_records(run_dir / "requests.csv")
 
 
 def run_variants(tmp_path: Path, scenario_file: str, change: Callable[[dict[str, Any]], None]) -> Comparison:

@@ -8,7 +8,7 @@ import signal
 import pandas as pd
 import pytest
 
-from tests.helpers import emulator_scenario, interrupt, wait_for_records
+from tests.helpers import emulator_scenario, interrupt, read_records, wait_for_records
 from tests.loadgen.conftest import slot_wait
 
 pytestmark = pytest.mark.integration
@@ -121,7 +121,7 @@ def _long_requests_with_a_quick_user(speed: float) -> dict:
 
 def _records_and_info(results) -> tuple[pd.DataFrame, dict]:
     (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
-    records = pd.read_csv(run_dir / "requests.csv", dtype={"error": str}, keep_default_na=False)
+    records = read_records(run_dir / "requests.csv")
     return records, json.loads((run_dir / "run.json").read_text())
 
 
