@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from statistics import quantiles
 from typing import Any
@@ -27,6 +28,10 @@ import psutil
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.helpers import locust_command, stop_process  # noqa: E402
+
 LISTENING = re.compile(r"listening on (http://[^\s:]+:(\d+))")
 START_TIMEOUT_S = 180.0  # llama.cpp assembles its 253 MB model on first use
 
@@ -40,13 +45,7 @@ class Server:
     port: int
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
+        stop_process(self.proc)
 
 
 def clean_env() -> dict[str, str]:
@@ -138,10 +137,7 @@ def run_locust(scenario: dict[str, Any], processes: int, ramp: float, window: fl
     path = work / "scenario.yaml"
     path.write_text(yaml.safe_dump(scenario, sort_keys=False))
     results = work / "results"
-    command = [sys.executable, "-m", "locust", "-f", str(REPO / "locustfiles"), "--scenario", str(path),
-               "--results-dir", str(results), "--headless", "--no-report", "--loglevel", "WARNING"]  # fmt: skip
-    if processes:
-        command += ["--processes", str(processes)]
+    command = locust_command(path, results, *(["--processes", str(processes)] if processes else []))
     with (work / "locust.log").open("w") as log:
         locust = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=clean_env(), cwd=REPO)
         try:
@@ -263,10 +259,8 @@ def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())  # fmt: skip
     try:
-        from importlib.metadata import version
-
         locust = version("locust")
-    except Exception:
+    except PackageNotFoundError:
         locust = "absent"
     return (f"{os.cpu_count()} cores ({model}), {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
             f"Python {platform.python_version()}, Locust {locust}, load average {os.getloadavg()[0]:.2f} at start")

@@ -89,7 +89,6 @@ class Reply:
         return Message("assistant", self.content, tuple(self.tool_calls))
 
 
-
 class ProtocolError(ValueError):
     """A response that is not what its API promises (bad JSON, wrong shape)."""
 
