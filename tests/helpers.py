@@ -189,6 +189,32 @@ def read_records(source: Path | IO[bytes]) -> pd.DataFrame:
     return pd.read_csv(source, dtype={"error": str, "error_detail": str}).fillna({"error": "", "error_detail": ""})
 
 
+def assert_records_reconcile(run: LocustRun) -> None:
+    """The run ended gracefully; every record the master received is in requests.csv, once; and every
+    worker that lasted to the end had a record for each request it sent (one that vanished had sent, at
+    its last report, its records so far plus the requests then in flight, which are lost)."""
+    records = run.records
+    assert run.info["complete"], run.output
+    for worker in run.info["workers"]:
+        rows = int((records.worker == worker["index"]).sum())
+        assert worker["records_received"] == rows, worker
+        if worker["vanished_at"] is None:
+            assert worker["requests_sent"] == rows, worker
+        else:
+            assert worker["requests_sent"] >= rows, worker
+    assert sum(w["records_received"] for w in run.info["workers"]) == len(records)
+    assert not records.duplicated(["session_id", "step"]).any()  # session ids are unique across workers
+
+
+def assert_locust_counted(run: LocustRun) -> None:
+    """Locust's statistics counted the requests and failures the records hold (cancelled requests are the
+    run's doing, not the server's, and are not in Locust's tables)."""
+    counted = run.records[run.records.error != "cancelled"]
+    e2e = run.locust_stats[run.locust_stats.Type == "E2E"]
+    assert e2e["Request Count"].sum() == len(counted), f"Locust counted {e2e['Request Count'].sum()}\n{run.output}"
+    assert e2e["Failure Count"].sum() == (counted.error != "").sum(), run.output
+
+
 def live_records(results: Path) -> pd.DataFrame:
     """The complete rows written so far to ``requests.csv`` by the run in progress under ``results``
     (empty before it starts; a row being written is left out)."""

@@ -14,7 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import REPO, LocustRun, free_port, locust_command, read_run
+from tests.helpers import (
+    REPO,
+    LocustRun,
+    assert_locust_counted,
+    assert_records_reconcile,
+    free_port,
+    locust_command,
+    read_run,
+)
 
 #: Seconds a master may wait for its workers to join before it gives up (exit code 1).
 EXPECT_WORKERS_MAX_WAIT_S = 30
@@ -80,18 +88,12 @@ class Cluster:
 def assert_every_request_recorded_once(run: LocustRun, workers: int) -> None:
     """Every request each worker made is in ``requests.csv`` exactly once, under its own index, and
     in Locust's statistics; ``run.json`` names the workers and their tallies agree."""
-    records, info = run.records, run.info
-    assert info["complete"], run.output
-    listed = info["workers"]
+    assert_records_reconcile(run)
+    assert_locust_counted(run)
+    records, listed = run.records, run.info["workers"]
     assert sorted(w["index"] for w in listed) == list(range(workers)), f"{listed}\n{run.output}"
     for worker in listed:
         mine = records[records.worker == worker["index"]]
         assert worker["client_id"].startswith(f"{worker['hostname']}_"), worker
         assert worker["requests_sent"] == worker["records_received"] == len(mine) > 0, worker
         assert mine.session_id.str.startswith(f"{worker['index']}-").all()
-    assert not records.duplicated(["worker", "session_id", "step"]).any()
-    assert not records.duplicated(["session_id", "step"]).any()  # session ids are unique across workers
-    stats = run.locust_stats
-    # Locust counts every request except those the run itself cancelled.
-    counted = stats.loc[stats.Type == "E2E", "Request Count"].sum()
-    assert counted == (records.error != "cancelled").sum(), f"Locust counted {counted}\n{run.output}"

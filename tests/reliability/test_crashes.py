@@ -22,8 +22,8 @@ import pytest
 
 from analysis.schema import RECORD_COLUMNS
 from locustfiles._records import FLUSH_INTERVAL
-from tests.helpers import REPO, EmulatorProcess, live_records, poll, processes_args, read_run
-from tests.reliability.helpers import assert_records_reconcile, read_trace, request_ids
+from tests.helpers import REPO, EmulatorProcess, assert_records_reconcile, live_records, poll, processes_args, read_run
+from tests.reliability.helpers import read_trace, request_ids
 
 pytestmark = pytest.mark.integration
 

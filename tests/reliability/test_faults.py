@@ -17,8 +17,17 @@ from typing import Any
 import pytest
 
 from locustfiles._routing import MAX_RETRY_AFTER_S, RETRY_AFTER_S
-from tests.helpers import EmulatorProcess, LocustRun, interrupt, live_records, poll, read_run
-from tests.reliability.helpers import assert_records_reconcile, read_trace, request_ids
+from tests.helpers import (
+    EmulatorProcess,
+    LocustRun,
+    assert_locust_counted,
+    assert_records_reconcile,
+    interrupt,
+    live_records,
+    poll,
+    read_run,
+)
+from tests.reliability.helpers import read_trace, request_ids
 
 pytestmark = pytest.mark.integration
 
@@ -52,16 +61,6 @@ def expected_error(trace: dict[str, Any]) -> str:
             "garbage": "bad_response"}[fault]
 
 
-def assert_reconciles(run: LocustRun) -> None:
-    """Records reconcile, and Locust counted the same requests and failures (cancelled ones are the run's
-    doing, not the server's, and are not in Locust's tables)."""
-    assert_records_reconcile(run)
-    counted = run.records[run.records.error != "cancelled"]
-    e2e = run.locust_stats[run.locust_stats.Type == "E2E"]
-    assert e2e["Request Count"].sum() == len(counted)
-    assert e2e["Failure Count"].sum() == (counted.error != "").sum()
-
-
 def test_every_fault_becomes_a_classified_record_and_the_run_goes_on(
     emulator_factory: Callable[..., EmulatorProcess], run_locust: Callable[..., LocustRun], tmp_path: Path
 ) -> None:
@@ -78,7 +77,8 @@ def test_every_fault_becomes_a_classified_record_and_the_run_goes_on(
         "load": {"users": 6, "duration": "6s", "stop_timeout": "20s"},
     })
     emu.stop()  # flushes the trace
-    assert_reconciles(run)
+    assert_records_reconcile(run)
+    assert_locust_counted(run)
 
     records = run.records.assign(request_id=request_ids(run.records))
     trace = read_trace(trace_file)
@@ -163,7 +163,8 @@ def test_a_host_that_dies_is_avoided_while_down_and_a_503_storm_is_recorded(
     run = read_run(results, proc.returncode, output)
 
     assert run.returncode in (0, 1), output
-    assert_reconciles(run)
+    assert_records_reconcile(run)
+    assert_locust_counted(run)
     records = run.records
     on_b_while_down = records[(records.host == "b") & records.t_start.between(t_down, t_up)]
     assert (on_b_while_down.error == "connect").all(), on_b_while_down.error_detail.unique()
