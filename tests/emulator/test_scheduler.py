@@ -175,7 +175,7 @@ def test_client_disconnect_frees_the_slot_at_once(emulator_factory):
         closed_at = time.monotonic()
         result = behind.result()
     pause_s, left_s = 0.2, 300 * TOKEN_S  # the wait above; what the generating request had left
-    assert time.monotonic() - closed_at < 0.2 * left_s
+    assert time.monotonic() - closed_at < left_s / 6  # long before the generating request would have ended
     assert 0.75 * pause_s < gap_s(result) < 0.2 * left_s
     assert state(emu.url)["busy_slots"] == 0
 
