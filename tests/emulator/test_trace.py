@@ -35,7 +35,7 @@ def test_trace_lines(tmp_path):
     assert streamed["slot_acquired"] <= streamed["prefill_start"] <= streamed["prefill_end"] <= streamed["first_chunk"]
     assert streamed["first_chunk"] <= streamed["last_token"] <= streamed["last_chunk"] <= time.time()
     load_s = 1.2 / 10  # m1's load time at speed 10
-    assert streamed["runner_acquired"] - streamed["received"] > 0.8 * load_s  # the first request loaded the model
+    assert streamed["runner_acquired"] - streamed["received"] > 0.85 * load_s  # the first request loaded the model
     for r in (streamed, whole):
         assert r["eval_count"] == 30 and r["done_reason"] == "length"
         assert r["model_decode_s"] == pytest.approx(30 / 246, rel=0.05)  # 30 tokens at 24.6 x 10 tok/s, +-2% jitter
