@@ -151,8 +151,8 @@ def test_a_host_that_dies_is_avoided_while_down_and_a_503_storm_is_recorded(
     t_down = time.time()
     poll(lambda: count("b", "connect", t_down) >= 1, "a refused connection to b")
     poll(lambda: count("a", "", t_down) >= 120, "a to carry the load alone for a while")
+    t_up = time.time()  # before b listens again: every request to b sent until now found it down
     b = emulator_factory(preset="fast", num_parallel=4, host=f"127.0.0.1:{b.port}")  # back on the same port
-    t_up = time.time()
     poll(lambda: count("b", "", t_up) >= 5, "b to serve again", timeout=2 * MAX_RETRY_AFTER_S)
 
     t_storm = set_faults(a, "http_503")
