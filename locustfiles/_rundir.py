@@ -72,10 +72,12 @@ class StageLog:
         stage, self.current = self.current, None
         if stage is None or self._file is None:
             return
-        t_end = time.time() if at is None else at
-        warmup_s = round(t_end - stage.t_begin, 6) if stage.warmup_s is None else stage.warmup_s
+        t_begin = round(stage.t_begin, 6)
+        t_end = round(time.time() if at is None else at, 6)
+        # From the written bounds, so that t_begin + warmup_s reaches t_end in the file itself.
+        warmup_s = round(t_end - t_begin, 6) if stage.warmup_s is None else stage.warmup_s
         self._writer.writerow([stage.stage, stage.mode, _cell(stage.users), _cell(stage.rate),
-                               round(stage.t_begin, 6), round(t_end, 6), warmup_s])
+                               t_begin, t_end, warmup_s])
         self._file.flush()
 
     def close(self) -> None:
