@@ -257,6 +257,12 @@ def fmt(value: float, unit: str = "", digits: int = 1) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}{unit}"
 
 
+def error_p50_cell(r: Result) -> str:
+    """The TTFT error's p50; against llama.cpp, a mean (its server prompt time comes from /metrics' sums)."""
+    mean = r.target == "llama.cpp" and not math.isnan(r.error_p50_ms)
+    return fmt(r.error_p50_ms, " ms", 2) + (" (mean)" if mean else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--emulator-levels", default="1,10,50", help="concurrent streams against the emulator")
@@ -305,8 +311,7 @@ def main() -> None:
         ["target", "streams", "tool", "requests sent in window", "req/s", "output tok/s", "TTFT p50",
          "TTFT error p50", "TTFT error p99", "note"],
         [[r.target, r.streams, r.tool, r.requests, fmt(r.req_s, "", 2), fmt(r.tokens_s, "", 0), fmt(r.ttft_ms, " ms"),
-          fmt(r.error_p50_ms, " ms", 2) + (" (mean)" if r.target == "llama.cpp" and r.requests else ""),
-          fmt(r.error_p99_ms, " ms", 2), r.note] for r in results]))  # fmt: skip
+          error_p50_cell(r), fmt(r.error_p99_ms, " ms", 2), r.note] for r in results]))  # fmt: skip
     print("\nTTFT error: emulator, client first token - the emulator's first-chunk write; llama.cpp, mean client "
           "TTFT - mean server prompt time (/metrics).\n")
     print(f"### Raw non-streamed request rate against the emulator ({args.raw_concurrency} connections, "
