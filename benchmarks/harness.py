@@ -30,7 +30,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.helpers import locust_command, stop_process  # noqa: E402
+from tests.helpers import locust_command, processes_args, stop_process  # noqa: E402
 
 LISTENING = re.compile(r"listening on (http://[^\s:]+:(\d+))")
 START_TIMEOUT_S = 180.0  # llama.cpp assembles its 253 MB model on first use
@@ -137,7 +137,7 @@ def run_locust(scenario: dict[str, Any], processes: int, ramp: float, window: fl
     path = work / "scenario.yaml"
     path.write_text(yaml.safe_dump(scenario, sort_keys=False))
     results = work / "results"
-    command = locust_command(path, results, *(["--processes", str(processes)] if processes else []))
+    command = locust_command(path, results, *(processes_args(processes) if processes else []))
     with (work / "locust.log").open("w") as log:
         locust = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=clean_env(), cwd=REPO)
         try:

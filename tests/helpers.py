@@ -163,7 +163,8 @@ def free_port() -> int:
 
 def processes_args(workers: int) -> list[str]:
     """``locust`` arguments for a master with ``workers`` forked workers, on loopback and on a port of its
-    own: Locust's default (5557 on every interface) would let another run's workers join this one."""
+    own: Locust's default (5557 on every interface) would let another run's workers join this one. The
+    forked workers connect to ``--master-port``, not to ``--master-bind-port``, so both are given."""
     port = str(free_port())
     return ["--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
             "--master-port", port]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.distributed.cluster import Cluster, assert_every_request_recorded_once
-from tests.helpers import LocustRun, emulator_scenario, free_port, wait_for_records
+from tests.helpers import LocustRun, emulator_scenario, processes_args, wait_for_records
 
 pytestmark = pytest.mark.integration
 
@@ -36,9 +36,7 @@ def test_workers_without_the_scenario_files_lose_nothing(cluster: Cluster, scena
 
 
 def test_processes_lose_nothing(run_locust) -> None:
-    port = str(free_port())  # the forked workers connect to --master-port, not to --master-bind-port
-    run = run_locust(SLOW_CHAT, "--processes", "2", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
-                     "--master-port", port)
+    run = run_locust(SLOW_CHAT, *processes_args(2))
     assert_every_request_recorded_once(run, workers=2)
     assert_requests_in_flight_at_the_end_were_recorded(run, workers=2)
 
