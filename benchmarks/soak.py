@@ -13,8 +13,6 @@ process stayed flat and every record arrived, 1 otherwise. Loopback only; bounde
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,7 +27,15 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.helpers import locust_command, processes_args, read_run, start_emulator  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    LocustRun,
+    forked_workers,
+    kill_group,
+    locust_command,
+    processes_args,
+    read_run,
+    start_emulator,
+)
 
 MB = 1024 * 1024
 
@@ -75,17 +81,6 @@ def scenario(url: str, users: int, minutes: float) -> dict:
     }
 
 
-def workers_of(master: int, count: int, timeout: float = 60) -> list[int]:
-    """The pids of the workers a ``--processes`` master forked."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        children = psutil.Process(master).children()
-        if len(children) == count:
-            return [child.pid for child in children]
-        time.sleep(0.5)
-    raise SystemExit(f"the master did not fork {count} workers")
-
-
 def soak(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="soak-"))
     emu = start_emulator(preset="fast", num_parallel=64)
@@ -97,7 +92,8 @@ def soak(args: argparse.Namespace) -> int:
     print(f"soak: {args.users} users, {args.workers} workers, {args.minutes:g} min; files in {work}", flush=True)
     try:
         series = [Series("master", proc.pid)]
-        series += [Series(f"worker {i + 1}", pid) for i, pid in enumerate(workers_of(proc.pid, args.workers))]
+        workers = forked_workers(proc.pid, args.workers)
+        series += [Series(f"worker {i + 1}", worker.pid) for i, worker in enumerate(workers)]
         series.append(Series("emulator", emu.proc.pid))
         start = time.monotonic()
         while proc.poll() is None:
@@ -109,15 +105,13 @@ def soak(args: argparse.Namespace) -> int:
                 pass
         run = read_run(work / "results", proc.returncode, (work / "locust.log").read_text())
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc)  # the master, and any worker it left behind
         log.close()
         emu.stop()
     return report(series, run, args)
 
 
-def report(series: list[Series], run, args: argparse.Namespace) -> int:
+def report(series: list[Series], run: LocustRun, args: argparse.Namespace) -> int:
     """Print the samples, the verdicts and the reconciliation; the exit code."""
     print("\n| t (s) | " + " | ".join(f"{s.name} RSS (MB)" for s in series) + " |")
     print("|---:|" + "---:|" * len(series))

@@ -19,12 +19,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import pandas as pd
+import psutil
 
 from analysis.schema import RECORD_COLUMNS
 
@@ -53,6 +55,16 @@ class EmulatorProcess:
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
+
+
+def emulator_admin(url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Call one of the emulator's ``/_emulator/...`` endpoints (POST with a body, GET without); its answer."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url + path, data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        return json.loads(response.read())
 
 
 def emulator_args(**flags: object) -> list[str]:
@@ -168,6 +180,12 @@ def processes_args(workers: int) -> list[str]:
     port = str(free_port())
     return ["--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
             "--master-port", port]
+
+
+def forked_workers(master_pid: int, count: int, timeout: float = 60) -> list[psutil.Process]:
+    """The ``count`` worker processes a ``--processes`` master forked (its only children: hosts external)."""
+    return poll(lambda: len(children := psutil.Process(master_pid).children()) == count and children,
+                f"{count} forked workers", timeout)
 
 
 def read_run(results: Path, returncode: int, output: str) -> LocustRun:

@@ -8,12 +8,18 @@ import math
 import subprocess
 import sys
 import time
-import urllib.request
 from typing import Any
 
 import pytest
 
-from tests.helpers import LocustRun, embedded_emulator, emulator_scenario, read_records, wait_for_records
+from tests.helpers import (
+    LocustRun,
+    embedded_emulator,
+    emulator_admin,
+    emulator_scenario,
+    read_records,
+    wait_for_records,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -83,15 +89,6 @@ def test_least_in_flight_favours_the_faster_host_and_the_report_says_so(run_locu
     assert "llama3.2:latest@slow: 2 effective parallel slots" in markdown
 
 
-def admin(url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Call an emulator admin endpoint (POST with a body, GET without)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url + path, data=data, method="POST" if data else "GET",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
-
-
 def test_a_host_that_refuses_connections_is_avoided_then_used_again(start_locust, emulator_factory):
     a, b = (emulator_factory(preset="m1", speed=20, num_parallel=2) for _ in range(2))
     # The load starts after a second without users, so that nothing holds a keep-alive connection to b
@@ -103,7 +100,7 @@ def test_a_host_that_refuses_connections_is_avoided_then_used_again(start_locust
     proc, results = start_locust(scenario)
     wait_for_records(results, at_least=0)  # the run has started (its requests.csv exists)
     refused_from = time.time()
-    admin(b.url, "/_emulator/refuse", {"seconds": 3})
+    emulator_admin(b.url, "/_emulator/refuse", {"seconds": 3})
     refused_until = refused_from + 3  # b refuses at least until then, and listens again soon after
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode in (0, 1), output  # 1: Locust saw failed requests

@@ -17,12 +17,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from analysis.schema import RECORD_COLUMNS
 from locustfiles._records import FLUSH_INTERVAL
-from tests.helpers import REPO, EmulatorProcess, assert_records_reconcile, live_records, poll, processes_args, read_run
+from tests.helpers import (
+    REPO,
+    EmulatorProcess,
+    assert_records_reconcile,
+    forked_workers,
+    live_records,
+    poll,
+    processes_args,
+    read_run,
+)
 from tests.reliability.helpers import read_trace, request_ids
 
 pytestmark = pytest.mark.integration
@@ -43,11 +51,6 @@ def scenario(emu: EmulatorProcess, duration: str) -> dict[str, Any]:
     }
 
 
-def workers_of(master: subprocess.Popen[str]) -> list[psutil.Process]:
-    """The two worker processes a master forked (its only children: the host is external)."""
-    return poll(lambda: len(children := psutil.Process(master.pid).children()) == 2 and children, "two workers")
-
-
 def analyse(run_dir: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """``python -m analysis report`` on a run directory, and the summary it wrote."""
     result = subprocess.run([sys.executable, "-m", "analysis", "report", str(run_dir)], cwd=REPO, text=True,
@@ -63,7 +66,7 @@ def test_a_worker_killed_mid_run_loses_only_its_last_second(
     trace_file = tmp_path / "trace.jsonl"
     emu = emulator_factory(preset="fast", num_parallel=4, trace_file=trace_file)
     proc, results = start_locust(scenario(emu, duration="12s"), *processes_args(2))
-    victim, _ = workers_of(proc)
+    victim, _ = forked_workers(proc.pid, 2)
     poll(lambda: set(live_records(results).worker) == {0, 1}, "records from both workers")
     victim.kill()
     t_kill = time.time()

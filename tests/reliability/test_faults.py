@@ -7,9 +7,7 @@ record is checked against what the server actually did to that very request (joi
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from tests.helpers import (
     LocustRun,
     assert_locust_counted,
     assert_records_reconcile,
+    emulator_admin,
     interrupt,
     live_records,
     poll,
@@ -110,10 +109,7 @@ def test_every_fault_becomes_a_classified_record_and_the_run_goes_on(
 
 def set_faults(emu: EmulatorProcess, spec: str) -> float:
     """Replace the emulator's faults; returns the moment they are in force (epoch seconds)."""
-    request = urllib.request.Request(emu.url + "/_emulator/faults", data=json.dumps({"spec": spec}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
+    emulator_admin(emu.url, "/_emulator/faults", {"spec": spec})
     return time.time()
 
 
