@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.helpers import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "wait_for_hosts.py"
 
@@ -90,9 +91,7 @@ def ollama_like() -> Iterator[str]:
 @pytest.fixture
 def closed_port_url() -> str:
     """A loopback URL that refuses connections (a port that was free a moment ago)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def test_answers_uses_the_suites_probe(ollama_like: str, closed_port_url: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from locustfiles._sampler import (
     prometheus_values,
     sampled_kind,
 )
+from tests.helpers import free_port
 
 METRICS = """\
 # HELP llamacpp:prompt_tokens_total Number of prompt tokens processed.
@@ -82,12 +82,6 @@ def test_hosts_are_sampled_by_the_kind_their_probe_found(info, kind):
     assert sampled_kind(info) == kind
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.integration
 def test_sampler_polls_a_real_emulator_and_skips_a_host_that_does_not_answer(emulator_factory, tmp_path: Path):
     emu = emulator_factory(num_parallel=2, speed=20)
@@ -95,8 +89,8 @@ def test_sampler_polls_a_real_emulator_and_skips_a_host_that_does_not_answer(emu
     urllib.request.urlopen(urllib.request.Request(f"{emu.url}/api/generate", body.encode()), timeout=10).read()
     hosts: list[HostInfo] = [
         {"name": "external-emu", "url": emu.url, "server": "ollama"},
-        {"name": "gone", "url": f"http://127.0.0.1:{closed_port()}", "server": "llamacpp", "total_slots": 4},
-        {"name": "ollama-gone", "url": f"http://127.0.0.1:{closed_port()}", "server": "ollama"},
+        {"name": "gone", "url": f"http://127.0.0.1:{free_port()}", "server": "llamacpp", "total_slots": 4},
+        {"name": "ollama-gone", "url": f"http://127.0.0.1:{free_port()}", "server": "ollama"},
     ]
     received: list[Sample] = []
     sampler = ServerSampler(hosts, tmp_path / "server_metrics.csv", received.extend, interval=0.1)
