@@ -16,10 +16,10 @@ Rules (thresholds are the module constants):
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -58,10 +58,6 @@ def _pct(x: float) -> str:
     return f"{x * 100:.0f} %"
 
 
-def _add_advice(out: list[Advice], where: str, host: str, model: str, topic: str, text: str) -> None:
-    out.append(Advice(topic, f"{where}: {text}", host, model))
-
-
 def advise(
     sat: Saturation, slo_list: Sequence[Slo], cold: pd.DataFrame, thinking: pd.DataFrame, hosts: Sequence[Target]
 ) -> list[Advice]:
@@ -71,23 +67,9 @@ def advise(
     speeds = by_target(sat.degradation) if not sat.degradation.empty else {}
     ollama = not hosts or any(h.is_ollama for h in hosts)
     for row in sat.targets.itertuples(index=False):
-        where = f"{row.model}@{row.host}"
-        curve = curves.get((row.host, row.model), pd.DataFrame())
-        add = functools.partial(_add_advice, out, where, row.host, row.model)
-        for topic, text in _slot_advice(row):
-            add(topic, text)
-        if row.slots is None:
-            continue
-        speed = speeds.get((row.host, row.model), pd.DataFrame())
-        if text := _parallel_advice(row, speed):
-            add("num_parallel", text)
-        if not curve.empty:
-            if text := _interactive_advice(curve):
-                add("interactive", text)
-            if text := _slo_level_advice(curve, slo_list):
-                add("slo", text)
-        for topic, text in _queue_advice(row, slo_list, ollama):
-            add(topic, text)
+        key = (row.host, row.model)
+        found = _target_advice(row, curves.get(key, pd.DataFrame()), speeds.get(key, pd.DataFrame()), slo_list, ollama)
+        out += [Advice(topic, f"{row.model}@{row.host}: {text}", row.host, row.model) for topic, text in found]
     out += _routing_advice(sat.targets)
     out += _reload_advice(cold)
     if not thinking.empty and thinking["length_no_content"].sum() > 0:
@@ -96,6 +78,23 @@ def advise(
                     "while still thinking (no visible content): raise num_predict or lower the thinking budget")
             out.append(Advice("thinking", text, model=str(row.model)))
     return out
+
+
+def _target_advice(
+    row: Any, curve: pd.DataFrame, speed: pd.DataFrame, slo_list: Sequence[Slo], ollama: bool
+) -> Iterator[tuple[str, str]]:
+    """(topic, text) of each piece of advice for one host and model, most important first."""
+    yield from _slot_advice(row)
+    if row.slots is None:
+        return
+    if text := _parallel_advice(row, speed):
+        yield "num_parallel", text
+    if not curve.empty:
+        if text := _interactive_advice(curve):
+            yield "interactive", text
+        if text := _slo_level_advice(curve, slo_list):
+            yield "slo", text
+    yield from _queue_advice(row, slo_list, ollama)
 
 
 def _slot_advice(row: object) -> list[tuple[str, str]]:
