@@ -9,18 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import REPO, emulator_scenario
+from tests.helpers import REPO, assert_records_reconcile, emulator_scenario
 from tests.loadgen.conftest import run_variants
 
 pytestmark = pytest.mark.integration
 
 ONE_TURN = {"name": "chat", "kind": "chat", "turns": 1, "think_time": 0}
-
-
-def assert_every_request_recorded(run) -> None:
-    """Every request the run started is a row, the ones in flight when the load ended included."""
-    assert run.info["complete"]
-    assert run.info["workers"][0]["requests_sent"] == run.info["workers"][0]["records_received"] == len(run.records)
 
 
 def in_flight_at(records: pd.DataFrame, t: float) -> int:
@@ -38,7 +32,7 @@ def test_stages_hold_each_user_count(run_locust):
         # Closed loop: in the middle of a stage, as many requests are open as there are users.
         samples = np.linspace(stage.t_begin + 1.0, stage.t_end - 0.3, 12)
         assert np.median([in_flight_at(run.records, t) for t in samples]) == users
-    assert_every_request_recorded(run)
+    assert_records_reconcile(run)
 
 
 def test_sweep_levels_with_a_request_count_and_a_settle_period(run_locust):
@@ -52,7 +46,7 @@ def test_sweep_levels_with_a_request_count_and_a_settle_period(run_locust):
         stage = stages.loc[name]
         ended = run.records[(run.records.t_end >= stage.t_begin) & (run.records.t_end <= stage.t_end)]
         assert len(ended) >= 12  # the level lasted until its 12 requests were recorded
-    assert_every_request_recorded(run)
+    assert_records_reconcile(run)
 
 
 def test_rounds_fire_exactly_n_at_once_and_wait_for_all(run_locust):
@@ -70,7 +64,7 @@ def test_rounds_fire_exactly_n_at_once_and_wait_for_all(run_locust):
         assert inside.t_start.min() >= previous_end  # after every request of the last round ended
         previous_end = inside.t_end.max()
     assert len(run.records) == 1 + 2 * (1 + 2 + 4)  # warm-up + the rounds
-    assert_every_request_recorded(run)
+    assert_records_reconcile(run)
 
 
 @pytest.mark.parametrize("process", ["poisson", "constant"])
@@ -89,7 +83,7 @@ def test_open_loop_arrivals_follow_the_rate(run_locust, process):
     lag = run.records.t_start - run.records.t_scheduled
     assert (lag >= -0.001).all() and lag.median() < 0.05  # enough idle users: sent when due
     assert run.stages.set_index("stage").loc["a1-25/s", "rate"] == rate
-    assert_every_request_recorded(run)
+    assert_records_reconcile(run)
 
 
 def test_arrivals_beyond_the_user_pool_show_as_scheduling_lag(run_locust):
@@ -114,8 +108,8 @@ def test_queue_probe_finds_503s_only_while_the_model_loads(run_locust):
     assert (cold.records.error == "busy_503").sum() in (8 - 3 - 1, 8 - 3)
     assert (warm.records.error == "").all()
     assert cold.stages.set_index("stage").loc["burst8", "mode"] == "probe"
-    assert_every_request_recorded(cold)
-    assert_every_request_recorded(warm)
+    assert_records_reconcile(cold)
+    assert_records_reconcile(warm)
 
 
 def test_headless_run_writes_its_report(tmp_path, scenario_file):
