@@ -135,8 +135,10 @@ class ScenarioShape(LoadTestShape):
 
     def _begin(self, run: Run, phase: Phase) -> None:
         log.info("stage %s: %d users%s", phase.label, phase.users, f", {phase.rate:g} arrivals/s" if phase.rate else "")
-        # The first phase's users were started by the tick before the run existed: it began with the run.
-        begin = run.info["started_at"] if self._index == 0 and not phase.is_round else time.time()
+        # The first phase's users were started by the tick before the run existed, so a closed loop began
+        # with the run; rounds and arrivals begin now, when their release or rate goes out.
+        paced = phase.is_round or phase.rate is not None
+        begin = run.info["started_at"] if self._index == 0 and not paced else time.time()
         warmup_s = None if phase.mode == "warmup" else phase.warmup_s
         run.stages.begin(phase.label, phase.mode, phase.users, phase.rate, warmup_s=warmup_s, at=begin)
         self._begun = True
