@@ -39,8 +39,8 @@ def _slo(text: str) -> tuple[str, float]:
     return key, number
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--slo", type=_slo, action="append", default=[], metavar="KEY=VALUE",
@@ -70,8 +70,9 @@ def _analyze(path: str, slo: dict[str, float], window: float | None = None) -> A
     return analyze(load_run(path), slo, window)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m analysis") -> int:
+    """``report`` or ``compare``; the exit code (see the module's docstring)."""
+    args = _parser(prog).parse_args(argv)
     slo = dict(args.slo)
     try:
         if args.command == "report":

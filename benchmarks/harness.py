@@ -88,7 +88,7 @@ def emulator_flags(slots: int, tps: float, trace: Path | None = None) -> list[st
 
 def start_llamacpp(slots: int) -> Server:
     """The real llama.cpp server (Gemma 3 270M, the ``[real]`` extra) with ``slots`` slots on 2 threads."""
-    return start_server([sys.executable, "-m", "locustfiles._llamacpp", "--port", "0", "--slots", str(slots)])
+    return start_server([sys.executable, "-m", "loadgen.servers.llamacpp", "--port", "0", "--slots", str(slots)])
 
 
 # --- CPU from /proc -------------------------------------------------------------------------------

@@ -32,11 +32,11 @@ import harness  # noqa: E402
 import msgpack  # noqa: E402
 
 from analysis.schema import Api, ErrorClass, RequestRecord  # noqa: E402
-from locustfiles._client import SO_TIMESTAMPNS, StampedSocket  # noqa: E402
-from locustfiles._live import LiveStats  # noqa: E402
-from locustfiles._messages import RecordsMessage  # noqa: E402
-from locustfiles._protocol import OllamaStream, OpenAIStream  # noqa: E402
-from locustfiles._records import RecordStore  # noqa: E402
+from loadgen.run.live import LiveStats  # noqa: E402
+from loadgen.run.messages import RecordsMessage  # noqa: E402
+from loadgen.run.records import RecordStore  # noqa: E402
+from loadgen.wire.client import SO_TIMESTAMPNS, StampedSocket  # noqa: E402
+from loadgen.wire.protocol import OllamaStream, OpenAIStream  # noqa: E402
 
 SSE = (b'data: {"id":"chatcmpl-123","object":"chat.completion.chunk","created":1795316368,"model":"llama3.2:latest",'
        b'"system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{"content":" much"},"finish_reason":null}]}\n')

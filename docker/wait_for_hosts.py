@@ -3,7 +3,7 @@
 
 The master probes its LLM hosts once, when it starts, and exits if one does not answer. In compose the
 target may still be pulling its model, so the master's entrypoint is ``wait-for-hosts locust``. A host
-"answers" when the suite's own probe (``locustfiles._probe``) gets any HTTP response from it, so this
+"answers" when the suite's own probe (``loadgen.wire.probe``) gets any HTTP response from it, so this
 waits for exactly what the master checks. No hosts set: COMMAND runs at once (the scenario's hosts).
 
 ``LLM_WAIT_TIMEOUT`` (seconds, default 1800) bounds the wait; past it the exit code is 1.
@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from locustfiles._probe import HostUnreachable, probe
+from loadgen.wire.probe import HostUnreachable, probe
 
 DEFAULT_TIMEOUT_S = 1800.0
 INTERVAL_S = 2.0

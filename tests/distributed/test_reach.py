@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from locustfiles._workers import hostname_of, is_loopback, unreachable_hosts_warning
+from loadgen.run.workers import hostname_of, is_loopback, unreachable_hosts_warning
 
 
 def test_hostname_is_the_client_id_before_its_last_underscore():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from locustfiles._plugin import bucket_response_time
+from loadgen.plugin import bucket_response_time
 
 
 @pytest.mark.parametrize(

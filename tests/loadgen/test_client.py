@@ -14,7 +14,7 @@ from gevent.server import StreamServer
 from geventhttpclient.connectionpool import ConnectionPool
 
 from analysis.schema import Api, ErrorClass
-from locustfiles._client import HostConnection, exchange
+from loadgen.wire.client import HostConnection, exchange
 
 BODY = b'{"model":"m","message":{"role":"assistant","content":"hi"},"done":true,"eval_count":1}\n'
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from analysis.schema import Api
-from locustfiles._protocol import (
+from loadgen.wire.protocol import (
     CONTENT,
     ERROR,
     FINAL,

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from locustfiles._routing import RETRY_AFTER_S, Policy, Router, Target
+from loadgen.wire.routing import RETRY_AFTER_S, Policy, Router, Target
 
 
 class Clock:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from locustfiles._scenario import ScenarioError, load_scenario
+from loadgen.scenario.scenario import ScenarioError, load_scenario
 from tests.helpers import REPO, free_port, locust_command, start_emulator
 from tests.scenario.test_scenario_bad_corpus import BAD, header
 

@@ -1,4 +1,4 @@
-"""Whatever a server or the network does, a request ends as one ``Exchange`` with an error class, never
+"""Whatever a server or the network does, a request ends as one ``RequestOutcome`` with an error class, never
 an exception that would lose its record. Pure: a scripted connection stands in for the socket."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from geventhttpclient.response import HTTPConnectionClosed
 
 from analysis.schema import Api, ErrorClass
-from locustfiles._client import Exchange, HostConnection, exchange
-from locustfiles._protocol import ProtocolError, parse_body, stream_parser
+from loadgen.wire.client import HostConnection, RequestOutcome, exchange
+from loadgen.wire.protocol import ProtocolError, parse_body, stream_parser
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
 CHUNK = b'{"message":{"role":"assistant","content":"Hel"},"done":false}\n'
@@ -60,7 +60,7 @@ class ScriptedConnection:
         return self.answer
 
 
-def send(answer: ScriptedResponse | BaseException, token: str = "") -> Exchange:
+def send(answer: ScriptedResponse | BaseException, token: str = "") -> RequestOutcome:
     conn = ScriptedConnection(answer, token)
     return exchange(conn, Api.OLLAMA, "chat", "/api/chat", CHAT)  # type: ignore[arg-type]
 

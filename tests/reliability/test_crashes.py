@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from analysis.schema import RECORD_COLUMNS
-from locustfiles._records import FLUSH_INTERVAL
+from loadgen.run.records import FLUSH_INTERVAL
 from tests.helpers import (
     REPO,
     EmulatorProcess,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from locustfiles._routing import MAX_RETRY_AFTER_S, RETRY_AFTER_S
+from loadgen.wire.routing import MAX_RETRY_AFTER_S, RETRY_AFTER_S
 from tests.helpers import (
     EmulatorProcess,
     LocustRun,

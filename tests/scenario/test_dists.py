@@ -6,11 +6,11 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from locustfiles._dists import Choice, Constant, Exponential, LogNormal, Normal, Uniform, dist_field
-from locustfiles._model_base import Model
+from loadgen.scenario.dists import Choice, Constant, Exponential, LogNormal, Normal, Uniform, dist_field
+from loadgen.scenario.spec import Spec
 
 
-class Fields(Model):
+class Fields(Spec):
     count: dist_field(lo=1, hi=100, integer=True) = 1
     wait: dist_field(lo=0, hi=60, duration=True) = 0
 

@@ -3,8 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from locustfiles._options import Options, Slo
-from locustfiles._units import format_duration, parse_duration
+from loadgen.scenario.options import Options, Slo
+from loadgen.scenario.units import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from locustfiles._scenario import Scenario, ScenarioError, load_scenario
+from loadgen.scenario.scenario import Scenario, ScenarioError, load_scenario
 
 TWO_MODELS = """\
 name: two

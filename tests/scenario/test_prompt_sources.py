@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from locustfiles._prompts import Message, Prompts, Synthetic
-from locustfiles._scenario import Scenario, ScenarioError, load_scenario
+from loadgen.scenario.prompts import Message, Prompts, Synthetic
+from loadgen.scenario.scenario import Scenario, ScenarioError, load_scenario
 
 
 def prompts(written, base_dir: Path | None = None) -> Prompts:
@@ -135,7 +135,7 @@ def test_synthetic_prompts_are_bounded_in_total():
 
 
 def test_huge_prompt_files_are_refused(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr("locustfiles._prompts.MAX_PROMPT_FILE_BYTES", 10)
+    monkeypatch.setattr("loadgen.scenario.prompts.MAX_PROMPT_FILE_BYTES", 10)
     (tmp_path / "big.txt").write_text("a prompt that is longer than ten bytes\n")
     with pytest.raises(ValueError, match="big.txt is larger than .* MiB; every worker gets a copy"):
         prompts({"file": "big.txt"}, tmp_path)

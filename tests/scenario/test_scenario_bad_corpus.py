@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from locustfiles._scenario import ScenarioError, load_scenario
+from loadgen.scenario.scenario import ScenarioError, load_scenario
 
 BAD = Path(__file__).parent / "bad"
 CASES = sorted(BAD.glob("*.yaml"))

@@ -10,7 +10,7 @@ BAD = Path(__file__).parent / "bad"
 
 def _cli(*files: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "locustfiles._scenario", *map(str, files)],
+        [sys.executable, "-m", "loadgen", "check", *map(str, files)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -36,7 +36,7 @@ def test_cli_says_ok_for_a_good_scenario():
 
 def test_the_loader_imports_neither_locust_nor_gevent():
     code = (
-        "import sys, locustfiles._scenario\n"
+        "import sys, loadgen.scenario.scenario\n"
         "loaded = sorted({m.split('.')[0] for m in sys.modules} & {'locust', 'gevent'})\n"
         "assert not loaded, loaded\n"
     )

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from locustfiles._hosts import EmulatorHost, ExternalHost, LlamacppHost
-from locustfiles._load_shapes import Probe, Steady, Sweep
-from locustfiles._scenario import PAYLOAD_FORMAT, Scenario, ScenarioError, load_scenario
-from locustfiles._workloads import AgentLoopWorkload, BatchWorkload, ChatWorkload
+from loadgen.scenario.hosts import EmulatorHost, ExternalHost, LlamacppHost
+from loadgen.scenario.load import Probe, Steady, Sweep
+from loadgen.scenario.scenario import PAYLOAD_FORMAT, Scenario, ScenarioError, load_scenario
+from loadgen.scenario.workloads import AgentLoopWorkload, BatchWorkload, ChatWorkload
 
 
 def load(tmp_path: Path, text: str) -> Scenario:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from locustfiles._hosts import EmulatorHost
-from locustfiles._load_shapes import Steady
-from locustfiles._scenario import Scenario, load_scenario
+from loadgen.scenario.hosts import EmulatorHost
+from loadgen.scenario.load import Steady
+from loadgen.scenario.scenario import Scenario, load_scenario
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 EXAMPLES = ["agent-loop.yaml", "chat.yaml", "batch.yaml", "mixed.yaml", "two-hosts.yaml"]

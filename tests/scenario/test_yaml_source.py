@@ -2,7 +2,7 @@
 
 import pytest
 
-from locustfiles._yaml_source import Mark, YamlSyntaxError, parse_yaml
+from loadgen.scenario.yaml_source import Mark, YamlSyntaxError, parse_yaml
 
 TEXT = """\
 name: x

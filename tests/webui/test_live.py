@@ -1,4 +1,4 @@
-"""The live LLM table and chart (``locustfiles._live``), fed hand-made record rows; expected values by hand."""
+"""The live LLM table and chart (``loadgen.run.live``), fed hand-made record rows; expected values by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from analysis.schema import RequestRecord
 from analysis.slots import Estimate
-from locustfiles._live import (
+from loadgen.run.live import (
     LiveStats,
     Timeline,
     more_informative,
@@ -17,7 +17,7 @@ from locustfiles._live import (
     seconds,
     slots_text,
 )
-from locustfiles._sampler import Sample
+from loadgen.run.sampler import Sample
 
 T0 = 1_800_000_000.0  # the run started here
 

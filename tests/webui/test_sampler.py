@@ -11,7 +11,7 @@ import gevent
 import pytest
 
 from analysis.schema import SERVER_METRICS_COLUMNS, HostInfo
-from locustfiles._sampler import (
+from loadgen.run.sampler import (
     Sample,
     ServerSampler,
     emulator_samples,
