@@ -139,7 +139,7 @@ def _parallel_advice(row: object, speed: pd.DataFrame) -> str | None:
             f"{top['per_req_tok_s']:.1f} tok/s with {int(top['m'])} busy ({_pct(top['relative_speed'])}), "
             f"aggregate {speed['aggregate_tok_s'].iloc[0]:.1f} -> {top['aggregate_tok_s']:.1f} tok/s. "
             f"OLLAMA_NUM_PARALLEL={enough} already gives {_pct(ENOUGH)} of the best aggregate throughput")
-    if r.slots_lower_bound or step < GAINFUL_STEP:
+    if r.slots_lower_bound or step <= GAINFUL_STEP:
         if not r.slots_lower_bound and int(top["m"]) >= (r.slots or 0):
             text += (f"; going from {int(prev['m'])} to {int(top['m'])} busy slots added only {_pct(step - 1)}, so "
                      "raising it further would split the same throughput into slower streams")
@@ -169,7 +169,9 @@ def _slo_level_advice(curve: pd.DataFrame, slo_list: Sequence[Slo]) -> str | Non
     checks = {s.key: s.threshold for s in slo_list if s.key in curve.columns}
     if not checks:
         return None
-    c = curve.sort_values("x")
+    c = curve.dropna(subset=["x"]).sort_values("x")  # no level without stages.csv
+    if c.empty:
+        return None
     within = pd.Series(True, index=c.index)
     for key, threshold in checks.items():
         within &= ~(c[key] > threshold)

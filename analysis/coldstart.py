@@ -14,17 +14,19 @@ from analysis.run import Run
 
 FLOOR_S = 0.5
 FACTOR = 10.0
+#: The columns of ``cold_starts``' table, empty or not.
+COLUMNS = ["host", "model", "workload", "t_s", "load_s", "kind", "done_reason"]
 
 
 def cold_starts(run: Run) -> pd.DataFrame:
-    """One row per cold request: host, model, workload, seconds from the run's start, load_s, kind."""
-    columns = ["host", "model", "workload", "t_s", "load_s", "kind", "done_reason"]
+    """One row per cold request: host, model, workload, seconds from the run's start, load_s, kind (cold start
+    or reload) and done_reason."""
     if not run.has_records:
-        return pd.DataFrame(columns=columns)
-    columns = ["host", "model", "workload", "t_start", "t_end", "load_s", "ok", "done_reason"]
-    r = run.records[columns].dropna(subset=["load_s"])
+        return pd.DataFrame(columns=COLUMNS)
+    needed = ["host", "model", "workload", "t_start", "t_end", "load_s", "ok", "done_reason"]
+    r = run.records[needed].dropna(subset=["load_s"])
     if r.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=COLUMNS)
     keys = ["host", "model"]
     typical = r.groupby(keys, observed=True)["load_s"].transform("median")
     cold = r["load_s"] >= (FACTOR * typical).clip(lower=FLOOR_S)
