@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from loadgen.scenario.errors import Problem, ScenarioError, problems_from
+from loadgen.scenario.errors import FieldProblem, Problem, ScenarioError, did_you_mean, format_path, problems_from
 from loadgen.scenario.scenario import Scenario
 from loadgen.scenario.workloads import KINDS
 from loadgen.users.agent import AgentLoopUser
@@ -45,11 +45,16 @@ def declared_classes(user_classes: Iterable[type[Any]]) -> list[type[LLMUser]]:
 
 
 def workload_fields(cls: type[LLMUser]) -> dict[str, Any]:
-    """The workload ``cls`` declares, as a scenario file would write it."""
+    """The workload ``cls`` declares, as a scenario file would write it. A plain value whose name is close
+    to a field's (``tunrs = 3``) is taken for a typo: ``FieldProblem``."""
     allowed = (set(KINDS[cls.kind].yaml_keys()) | {"model"}) - _LOCUST_SET
     written: dict[str, Any] = {}
     for klass in reversed(cls.__mro__[: cls.__mro__.index(KIND_CLASSES[cls.kind])]):
-        written.update((key, value) for key, value in vars(klass).items() if key in allowed)
+        for key, value in vars(klass).items():
+            if key in allowed:
+                written[key] = value
+            elif _is_plain_value(key, value) and (hint := did_you_mean(key, allowed)):
+                raise FieldProblem(f"is not a workload setting{hint}", key)
     count = {"users": cls.fixed_count} if cls.fixed_count else {"weight": cls.weight}
     return {"name": cls.__name__, "kind": cls.kind, **count, **written}
 
@@ -59,7 +64,14 @@ def scenario_of_classes(classes: Sequence[type[LLMUser]], host: str | None = Non
     the classes name, else the embedded emulator; a steady load that ``-u``, ``-r`` and ``-t`` size.
     Raises ``ScenarioError`` naming the class and attribute at fault."""
     file = _file_of(classes[0])
-    data: dict[str, Any] = {"name": Path(file).stem, "workloads": [workload_fields(cls) for cls in classes]}
+    workloads = []
+    for cls in classes:
+        try:
+            workloads.append(workload_fields(cls))
+        except FieldProblem as problem:
+            where = format_path((cls.__name__, *problem.path))
+            raise ScenarioError.single(_file_of(cls), problem.message, path=where) from None
+    data: dict[str, Any] = {"name": Path(file).stem, "workloads": workloads}
     for attribute in RUN_ATTRIBUTES:
         values = {getattr(cls, attribute) for cls in classes if getattr(cls, attribute, None) is not None}
         if attribute == "host" and host:
@@ -93,6 +105,11 @@ def classes_for(scenario: Scenario, declared: Sequence[type[LLMUser]] = ()) -> l
             cls = type(workload.name, (KIND_CLASSES[workload.kind],), attrs)
         classes.append(cls)
     return classes
+
+
+def _is_plain_value(name: str, value: object) -> bool:
+    return not name.startswith("_") and not callable(value) and not isinstance(value, (classmethod, staticmethod,
+                                                                                       property))
 
 
 def _file_of(cls: type[Any]) -> str:

@@ -42,7 +42,7 @@ def test_installs_the_package_and_its_dependencies() -> None:
     runs = " ".join(args_of("RUN"))
     assert "pip install -r /tmp/requirements.txt" in runs  # the dependencies, in a layer of their own
     assert re.search(r"pip install (--\S+ )*\.( |$)", runs), "the package itself: pip install ."
-    assert {"pyproject.toml", "README.md", "analysis/", "emulator/", "locustfiles/"} <= set(copy_sources())
+    assert {"pyproject.toml", "README.md", "analysis/", "emulator/", "loadgen/", "locustfiles/"} <= set(copy_sources())
 
 
 def test_runs_locust_as_a_user_from_the_directory_with_locustfiles_and_scenarios() -> None:
