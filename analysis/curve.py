@@ -88,7 +88,7 @@ def curve_table(records: pd.DataFrame) -> pd.DataFrame:
     curve["per_req_tok_s"] = served["gen_tok_s"].median()
     curve["service_s"] = served["service_s"].mean()
     for metric in ("slot_wait", "ttft", "e2e"):
-        quantiles = served[f"{metric}_s"].quantile([0.5, 0.95]).unstack()
+        quantiles = served[f"{metric}_s"].quantile([0.5, 0.95]).unstack().reindex(columns=[0.5, 0.95])
         curve[f"{metric}_p50_s"] = quantiles[0.5]
         curve[f"{metric}_p95_s"] = quantiles[0.95]
     levels = r.groupby([*KEYS, "level"], observed=True).agg(
