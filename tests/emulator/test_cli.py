@@ -55,6 +55,7 @@ def test_flags_win_over_environment():
     assert load_config([], {"OLLAMA_NUM_PARALLEL": "lots"}).num_parallel == 1  # bad env: Ollama's default
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("args", [
     ["--num-parallel", "x"], ["--speed", "0"], ["--bogus"], ["--preset", "nope"], ["--keep-alive", "soon"],
     ["--faults", "explode"], ["--tune", "nothing=1"], ["--models", "/does/not/exist.json"],
