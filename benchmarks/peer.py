@@ -242,8 +242,9 @@ def raw_rates(args: argparse.Namespace) -> list[RawResult]:
             results.append(timed_tool("hey", ["hey", "-z", f"{seconds:g}s", "-c", c, "-m", "POST", "-T",
                                               "application/json", "-D", str(body_file), url],
                                       r"Requests/sec:\s+([\d.]+)"))  # fmt: skip
-            results.append(timed_tool("wrk", ["wrk", "-t1", "-c", c, "-d", f"{seconds:g}s", "-s", str(lua), url],
-                                      r"Requests/sec:\s+([\d.]+)"))  # fmt: skip
+            # wrk takes whole seconds only ("-d 3.5s" is a usage error): round up
+            results.append(timed_tool("wrk", ["wrk", "-t1", "-c", c, "-d", f"{math.ceil(seconds)}s", "-s", str(lua),
+                                              url], r"Requests/sec:\s+([\d.]+)"))  # fmt: skip
             results.append(timed_tool("ab", ["ab", "-q", "-c", c, "-t", f"{seconds:g}", "-n", "10000000", "-p",
                                              str(body_file), "-T", "application/json", url],
                                       r"Requests per second:\s+([\d.]+)"))  # fmt: skip

@@ -1,4 +1,18 @@
-"""Shared test fixtures.
+"""Shared test fixtures, and the guard that keeps the test tiers honest.
+
+Tiers:
+
+- pure (``-m "not integration"``): no sockets, no processes; the whole tier runs in under a minute.
+  Enforced (``tests/tiers.py``): while a test not marked ``integration`` sets up, runs or tears down,
+  connecting or binding an AF_INET/AF_INET6 socket (plain, gevent or ZeroMQ over TCP) and starting a
+  process (``subprocess``, ``os.fork``, ``posix_spawn``, ``os.system``, ``multiprocessing``) raise
+  ``UnmarkedIO`` ("an unmarked test opened a socket: mark it integration"). It is no ``OSError``, so code
+  that retries on connection errors does not hide it, and a test that catches it fails all the same.
+  Unix sockets, socket pairs and pipes (gevent's own) are left alone.
+- ``integration``: real sockets, servers or Locust runners on loopback, subprocesses. Mark the module
+  (``pytestmark = pytest.mark.integration``) or the test. ``real`` (llama.cpp with a real model) and
+  ``browser`` (headless Chromium) tests must be ``integration`` too; collection stops if one is not.
+- ``soak``: long bounded runs, left out unless asked for (``-m soak``); ``integration`` too.
 
 Importing locust monkey-patches the process with gevent. Some test modules import it (directly or
 through ``locustfiles``), so patch first, before any test module or shared client exists: a process
@@ -14,7 +28,7 @@ monkey.patch_all()
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +45,53 @@ from tests.helpers import (
     read_run,
     start_emulator,
 )
+from tests.tiers import UnmarkedIO, no_sockets_or_processes
+
+# --- tiers ------------------------------------------------------------------------------------------
+OUTSIDE_THE_PURE_TIER = ("real", "browser", "soak")  # markers of tests that always open sockets or start processes
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``real``, ``browser`` and ``soak`` tests start servers and processes: they must be ``integration`` too."""
+    wrong = [item.nodeid for item in items
+             if any(item.get_closest_marker(name) for name in OUTSIDE_THE_PURE_TIER)
+             and not item.get_closest_marker("integration")]  # fmt: skip
+    if wrong:
+        listed = "\n  ".join(wrong)
+        raise pytest.UsageError(f"real, browser and soak tests must also be marked integration:\n  {listed}")
+
+
+def _pure(item: pytest.Item) -> Generator[None, object, object]:
+    """Run one phase of ``item`` under the pure tier's guard unless it is marked ``integration``."""
+    if item.get_closest_marker("integration"):
+        return (yield)
+    tripped: list[str] = []
+    with no_sockets_or_processes(item.nodeid, tripped):
+        try:
+            result = yield
+        except BaseException as error:
+            if tripped and not isinstance(error, UnmarkedIO):  # the test failed some other way after it
+                raise UnmarkedIO(tripped[0]) from error
+            raise
+    if tripped:  # the test caught the error and went on
+        raise UnmarkedIO(tripped[0])
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _pure(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _pure(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _pure(item))
+
 
 #: A ``locust`` process running in the background and the results directory it writes to.
 Background = tuple[subprocess.Popen[str], Path]

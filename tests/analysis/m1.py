@@ -4,6 +4,9 @@ of 100-token requests against a server with 1 or 4 slots.
 A request takes the first free slot (FIFO); requests that run together in a wave of m all decode at the
 table's per-request speed for m busy slots (1 slot: 24.6 tok/s; 4 slots: 21.7 solo, 9.8 for two, 9.9 for
 three or four), with +-2 % jitter, 0.3 s prefill and 10 ms network. Each round starts 0.5 s after the last.
+
+A test that finds these slot counts or speeds in the analysis of these records compares the analysis with the
+model the records were made from (see ``test_m1.py``).
 """
 
 from __future__ import annotations

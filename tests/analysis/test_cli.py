@@ -12,6 +12,8 @@ import pytest
 
 from tests.analysis.helpers import record, served, write_run_dir
 
+pytestmark = pytest.mark.integration  # every test runs the CLI as a subprocess
+
 LOCUST = Path(__file__).parent / "data" / "locust"
 ROOT = Path(__file__).parents[2]
 

@@ -1,5 +1,11 @@
+"""What importing the package pulls in, seen from a fresh interpreter (a subprocess: integration)."""
+
 import subprocess
 import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
 
 
 def test_schema_and_package_import_without_pandas():

@@ -1,3 +1,10 @@
+"""The busy-interval overlap estimator (estimator 1 in ``analysis.slots``).
+
+The first three tests simulate a FIFO server with a given slot count (``closed_loop``) and look for that count in
+the estimate: the answer is the simulation's own input. ``test_a_momentary_overlap_is_not_a_slot`` backs them with
+two requests whose client and server overlap times are worked out by hand (and ``test_curve.py`` with a whole run).
+"""
+
 import random
 
 from analysis.slots import Estimate, overlap_estimate, overlap_levels

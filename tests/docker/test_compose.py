@@ -1,7 +1,8 @@
 """docker/compose.yaml: its structure read with PyYAML, and the file as a real Compose tool resolves it.
 
 The structural tests need nothing but PyYAML. The tool tests run ``config`` (which needs no Docker
-engine) with ``docker compose`` or ``docker-compose`` when one is installed, and skip otherwise.
+engine) with ``docker compose`` or ``docker-compose`` when one is installed, and skip otherwise; they start
+processes, so they are ``integration``.
 """
 
 from __future__ import annotations
@@ -202,6 +203,7 @@ def published(ports: list[Any]) -> set[tuple[str, str, int]]:
     return out
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("profile", ["emulator", "ollama"])
 def test_config_resolves_each_profile_with_its_defaults(run_compose: Callable[..., str], profile: str) -> None:
     config = yaml.safe_load(run_compose("--profile", profile, "config"))
@@ -213,6 +215,7 @@ def test_config_resolves_each_profile_with_its_defaults(run_compose: Callable[..
     assert profile in config["services"]
 
 
+@pytest.mark.integration
 def test_config_takes_settings_from_the_environment(run_compose: Callable[..., str]) -> None:
     settings = {"LLM_TARGET": "http://host.docker.internal:11434", "WORKERS": "4", "OLLAMA_NUM_PARALLEL": "4",
                 "LOCUST_SCENARIO": "scenarios/batch.yaml"}
@@ -224,6 +227,7 @@ def test_config_takes_settings_from_the_environment(run_compose: Callable[..., s
     assert str(services["ollama"]["environment"]["OLLAMA_NUM_PARALLEL"]) == "4"
 
 
+@pytest.mark.integration
 def test_gpu_override_merges_into_ollama(run_compose: Callable[..., str]) -> None:
     config = yaml.safe_load(run_compose("--profile", "ollama", "config", files=(COMPOSE_FILE, GPU_FILE)))
     ollama = config["services"]["ollama"]
@@ -232,6 +236,7 @@ def test_gpu_override_merges_into_ollama(run_compose: Callable[..., str]) -> Non
     assert ollama["image"] == "ollama/ollama:0.32.15"  # the base definition survives the merge
 
 
+@pytest.mark.integration
 def test_emulator_profile_leaves_ollama_out(run_compose: Callable[..., str], major_version: int) -> None:
     listed = set(run_compose("--profile", "emulator", "config", "--services").split())
     if major_version < 2:  # v1 validates profiles but lists every service here

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration  # runs the script with sh
+
 SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "ollama-entrypoint.sh"
 
 # The fake CLI logs "OLLAMA_HOST args" per call. The private server (port 11435) marks itself up and

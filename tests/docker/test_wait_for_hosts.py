@@ -94,6 +94,7 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
+@pytest.mark.integration
 def test_answers_uses_the_suites_probe(ollama_like: str, closed_port_url: str) -> None:
     assert wfh.answers(ollama_like)
     assert not wfh.answers(closed_port_url)

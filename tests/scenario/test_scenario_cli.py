@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # the checker and the import probe run as subprocesses
+
 REPO = Path(__file__).parents[2]
 BAD = Path(__file__).parent / "bad"
 
