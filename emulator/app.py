@@ -20,7 +20,7 @@ from emulator.catalog import load_catalog
 from emulator.clock import monotonic
 from emulator.config import Config, ConfigError, is_loopback_bind
 from emulator.exchange import Exchange
-from emulator.faults import FaultInjector
+from emulator.faults import Fault, FaultInjector
 from emulator.gcpacer import pace_gc
 from emulator.httpserver import Connection, HttpServer, Request
 from emulator.inference import CONTEXT_CANCELED
@@ -110,7 +110,7 @@ ROUTES: Final[dict[str, dict[str, Route]]] = {
     "/_emulator/faults": {"GET": _faults, "POST": _faults},
     "/_emulator/refuse": {"POST": _refuse},
 }
-_MODEL_ROUTE: Final = {"GET": openai_api.retrieve_model}  # /v1/models/{model}
+_MODEL_ROUTE: Final[dict[str, Route]] = {"GET": openai_api.retrieve_model}  # /v1/models/{model}
 
 
 def _routes_for(path: str) -> dict[str, Route] | None:
@@ -129,7 +129,7 @@ class App:
         self.catalog = load_catalog(config.models)
         self.faults = FaultInjector(config.faults, config.seed)
         self.rng = random.Random(config.seed)
-        self.scheduler: Scheduler | None = None  # type: ignore[assignment]
+        self._scheduler: Scheduler | None = None  # made by start(): it needs the running event loop
         self.tracer: TraceWriter | None = None
         self.server: HttpServer | None = None
         self._guard = is_loopback_bind(config.host)
@@ -138,12 +138,19 @@ class App:
 
     async def start(self) -> None:
         """Start the scheduler, the trace and the listener (``self.server.port`` is then the real port)."""
-        self.scheduler = Scheduler(self.config, self.preset)
+        self._scheduler = Scheduler(self.config, self.preset)
         if self.config.trace_file:
             self.tracer = TraceWriter(self.config.trace_file)
         self.server = HttpServer(self.handle, self.config.host, self.config.port)
         await self.server.start()
         self.spawn(pace_gc())
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The scheduler, once ``start`` has run (requests are served only after it)."""
+        if self._scheduler is None:
+            raise RuntimeError("the emulator has not started")
+        return self._scheduler
 
     def stop(self) -> None:
         for task in list(self._tasks):
@@ -192,7 +199,7 @@ class App:
             if self.tracer is not None and not admin:
                 self.tracer.record(ex.trace())
 
-    async def _fault_first(self, fault, ex: Exchange) -> bool:
+    async def _fault_first(self, fault: Fault, ex: Exchange) -> bool:
         """Faults that act before the handler; True when the request is answered."""
         if fault.kind == "slow_first_byte":  # a stall before the handler: outside Ollama's timers
             await asyncio.sleep(fault.seconds)

@@ -13,9 +13,9 @@ import ipaddress
 import math
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NoReturn
 
 DEFAULT_PORT: Final = 11434
 DEFAULT_CONTEXT_LENGTH: Final = 4096  # Ollama's VRAM tier below 24 GiB, the only tier a CPU box reaches
@@ -141,7 +141,7 @@ class Config:
     openai_legacy_stream: bool = False
 
 
-def _positive_int(name: str, minimum: int):
+def _positive_int(name: str, minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(str(text).strip().strip("\"'"))
@@ -186,7 +186,7 @@ _OLLAMA_SETTINGS: Final = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's default also exits 2; keep the message short and clear
+    def error(self, message: str) -> NoReturn:  # argparse's default also exits 2; keep the message short and clear
         self.print_usage(sys.stderr)
         self.exit(2, f"ollama-emulator: error: {message}\n")
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import math
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulator.catalog import ModelInfo
 from emulator.engine import Sequence
 from emulator.exchange import Exchange
 from emulator.inference import generate, hold_runner
+from emulator.interface import Emulator
 from emulator.resolve import runner_options
 from emulator.text import estimate_tokens, stable_seed
 from emulator.validation import ApiError, parse_keep_alive, parse_options
-
-if TYPE_CHECKING:
-    from emulator.app import App
 
 
 def embedding(text: str, dims: int, seed: int) -> list[float]:
@@ -27,7 +25,9 @@ def embedding(text: str, dims: int, seed: int) -> list[float]:
     return [round(v / norm, 7) for v in vec]
 
 
-async def embed_inputs(app: App, ex: Exchange, model: ModelInfo, inputs: list[str], body: dict[str, Any]) -> list[int]:
+async def embed_inputs(
+    app: Emulator, ex: Exchange, model: ModelInfo, inputs: list[str], body: dict[str, Any]
+) -> list[int]:
     """Run each input through the model's slot (prefill only) and return the token counts."""
     keep_alive = parse_keep_alive(body)
     opts = parse_options(body.get("options"))

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Final
+from typing import Any, Final
 from urllib.parse import unquote
 
 from emulator.clock import monotonic
@@ -248,7 +248,7 @@ def _status_line(status: int) -> str:
     return f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n"
 
 
-_date_cache: list = [0, ""]
+_date_cache: list[Any] = [0, ""]  # [the second it is for, the header]
 
 
 def _date_header() -> str:
@@ -256,7 +256,8 @@ def _date_header() -> str:
     if _date_cache[0] != now or not _date_cache[1]:
         _date_cache[0] = now
         _date_cache[1] = f"Date: {formatdate(usegmt=True)}\r\n"
-    return _date_cache[1]
+    header: str = _date_cache[1]
+    return header
 
 
 class HttpServer:

@@ -9,7 +9,8 @@ Ollama's OpenAI middleware wraps the native handlers.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from emulator.catalog import MODIFIED_AT, THINKING, TOOLS, ModelInfo
 from emulator.clock import now_rfc3339, rfc3339nano
@@ -17,6 +18,7 @@ from emulator.embeddings import embed_input_list, embed_inputs, embedding
 from emulator.engine import Sequence
 from emulator.exchange import NDJSON_TYPE, Exchange, dumps
 from emulator.inference import ChunkFormat, OutputPlan, StreamSequence, generate, hold_runner, plan_output
+from emulator.interface import Emulator
 from emulator.resolve import find_model, runner_options
 from emulator.scheduler import RunnerOptions
 from emulator.text import (
@@ -39,17 +41,17 @@ from emulator.validation import (
     parse_think,
 )
 
-if TYPE_CHECKING:
-    from emulator.app import App
-
 RELAX_THINKING = "\0relax_thinking"  # set by the OpenAI routes on the translated body (Gin's "relax_thinking")
 
 
 class Writer(Protocol):
     """How one API renders a generation: its stream chunks, its final chunk(s), its whole response."""
 
-    content_type: str
-    fmt: ChunkFormat
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def fmt(self) -> ChunkFormat: ...
 
     def final_chunks(self, plan: OutputPlan, metrics: dict[str, int]) -> list[bytes]: ...
 
@@ -57,15 +59,15 @@ class Writer(Protocol):
 
 
 # --- the small routes -------------------------------------------------------------------------------
-async def root(app: App, ex: Exchange) -> None:
+async def root(app: Emulator, ex: Exchange) -> None:
     ex.send(200, b"Ollama is running", "text/plain; charset=utf-8")
 
 
-async def version(app: App, ex: Exchange) -> None:
+async def version(app: Emulator, ex: Exchange) -> None:
     ex.send_json({"version": app.config.version})
 
 
-async def tags(app: App, ex: Exchange) -> None:
+async def tags(app: Emulator, ex: Exchange) -> None:
     models = [
         {
             "name": m.name,
@@ -81,7 +83,7 @@ async def tags(app: App, ex: Exchange) -> None:
     ex.send_json({"models": models})
 
 
-async def ps(app: App, ex: Exchange) -> None:
+async def ps(app: Emulator, ex: Exchange) -> None:
     models = []
     for runner in app.scheduler.runners.values():
         m = runner.model
@@ -102,7 +104,7 @@ async def ps(app: App, ex: Exchange) -> None:
     ex.send_json({"models": [entry for _, entry in models]})
 
 
-async def show(app: App, ex: Exchange) -> None:
+async def show(app: Emulator, ex: Exchange) -> None:
     body = decode_body(ex.req.body, "ShowRequest")
     check_fields(body, SHOW_FIELDS, "ShowRequest")
     model = find_model(app, body.get("model") or body.get("name") or "")
@@ -146,7 +148,7 @@ def check_thinking(model: ModelInfo, think: bool | str | None, name: str, relax:
 
 
 async def run_generation(
-    app: App,
+    app: Emulator,
     ex: Exchange,
     model: ModelInfo,
     runner_opts: RunnerOptions,
@@ -181,7 +183,12 @@ async def run_generation(
 
 
 async def load_only(
-    app: App, ex: Exchange, model: ModelInfo, runner_opts: RunnerOptions, keep_alive: float | None, obj: dict[str, Any]
+    app: Emulator,
+    ex: Exchange,
+    model: ModelInfo,
+    runner_opts: RunnerOptions,
+    keep_alive: float | None,
+    obj: dict[str, Any],
 ) -> None:
     """The empty-prompt form: load the model (if needed) and answer ``done_reason: "load"``."""
     async with hold_runner(app.scheduler, model, runner_opts, keep_alive, ex.stamps):
@@ -249,13 +256,13 @@ def _context_ids(model_name: str, count: int) -> list[int]:
     return [(base + 7919 * i) % 32000 for i in range(count)]
 
 
-async def generate_route(app: App, ex: Exchange) -> None:
+async def generate_route(app: Emulator, ex: Exchange) -> None:
     body = decode_body(ex.req.body, "GenerateRequest")
     check_fields(body, GENERATE_FIELDS, "GenerateRequest")
     await generate_request(app, ex, body, None)
 
 
-async def generate_request(app: App, ex: Exchange, body: dict[str, Any], writer: Writer | None) -> None:
+async def generate_request(app: Emulator, ex: Exchange, body: dict[str, Any], writer: Writer | None) -> None:
     """``/api/generate`` on an already-typed body; ``writer`` None means the native NDJSON writer."""
     _check_top_logprobs(body)
     name = body.get("model") or ""
@@ -329,13 +336,15 @@ class ChatWriter:
         return self._response(message, plan, metrics)
 
 
-async def chat_route(app: App, ex: Exchange) -> None:
+async def chat_route(app: Emulator, ex: Exchange) -> None:
     body = decode_body(ex.req.body, "ChatRequest")
     check_fields(body, CHAT_FIELDS, "ChatRequest")
     await chat_request(app, ex, body, None)
 
 
-async def chat_request(app: App, ex: Exchange, body: dict[str, Any], make_writer) -> None:
+async def chat_request(
+    app: Emulator, ex: Exchange, body: dict[str, Any], make_writer: Callable[[OutputPlan], Writer] | None
+) -> None:
     """``/api/chat`` on an already-typed body; ``make_writer(plan)`` None means the native NDJSON writer."""
     _check_top_logprobs(body)
     name = body.get("model") or ""
@@ -382,7 +391,7 @@ def _bare_chat(name: str, reason: str) -> dict[str, Any]:
 
 
 # --- embeddings -------------------------------------------------------------------------------------
-async def embed(app: App, ex: Exchange) -> None:
+async def embed(app: Emulator, ex: Exchange) -> None:
     body = decode_body(ex.req.body, "EmbedRequest")
     check_fields(body, EMBED_FIELDS, "EmbedRequest")
     model = find_model(app, body.get("model") or "")
@@ -395,7 +404,7 @@ async def embed(app: App, ex: Exchange) -> None:
     ex.send_json({"model": body.get("model"), "embeddings": vectors, **{k: v for k, v in metrics.items() if v}})
 
 
-async def embeddings_legacy(app: App, ex: Exchange) -> None:
+async def embeddings_legacy(app: Emulator, ex: Exchange) -> None:
     body = decode_body(ex.req.body, "EmbeddingRequest")
     model = find_model(app, body.get("model") or "")
     ex.model = model.name

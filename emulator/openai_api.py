@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from emulator.catalog import MODIFIED_AT_UNIX
 from emulator.embeddings import embed_input_list, embed_inputs, embedding
 from emulator.exchange import SSE_TYPE, Exchange, dumps
 from emulator.inference import OutputPlan
+from emulator.interface import Emulator
 from emulator.native_api import RELAX_THINKING, chat_request, generate_request
 from emulator.resolve import find_model
 from emulator.validation import ApiError, check_fields, decode_body
-
-if TYPE_CHECKING:
-    from emulator.app import App
 
 _CHAT_FIELDS = {"model": "string", "messages": "[]openai.Message", "stream": "bool", "max_tokens": "int", "seed": "int"}
 _COMPLETION_FIELDS = {"model": "string", "prompt": "string", "stream": "bool", "max_tokens": "int", "seed": "int"}
@@ -204,7 +202,7 @@ def _arguments(call: dict[str, Any]) -> Any:
         return {}
 
 
-async def chat_completions(app: App, ex: Exchange) -> None:
+async def chat_completions(app: Emulator, ex: Exchange) -> None:
     body = _decode(ex, "ChatCompletionRequest", _CHAT_FIELDS)
     messages = body.get("messages")
     if not messages:
@@ -287,7 +285,7 @@ class CompletionWriter:
         return self._completion(choices, _usage(metrics), chunk=False)
 
 
-async def completions(app: App, ex: Exchange) -> None:
+async def completions(app: Emulator, ex: Exchange) -> None:
     body = _decode(ex, "CompletionRequest", _COMPLETION_FIELDS)
     native = {
         "model": body.get("model", ""),
@@ -306,16 +304,16 @@ def _model_entry(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": MODIFIED_AT_UNIX, "owned_by": owner}
 
 
-async def list_models(app: App, ex: Exchange) -> None:
+async def list_models(app: Emulator, ex: Exchange) -> None:
     ex.send_json({"object": "list", "data": [_model_entry(m.name) for m in app.catalog.models]})
 
 
-async def retrieve_model(app: App, ex: Exchange) -> None:
+async def retrieve_model(app: Emulator, ex: Exchange) -> None:
     name = ex.req.path[len("/v1/models/") :]
     ex.send_json(_model_entry(find_model(app, name).name))
 
 
-async def embeddings(app: App, ex: Exchange) -> None:
+async def embeddings(app: Emulator, ex: Exchange) -> None:
     body = _decode(ex, "EmbedRequest", {"model": "string"})
     model = find_model(app, body.get("model") or "")
     ex.model = model.name

@@ -10,7 +10,7 @@ GPU where four slots give ~3x. ``cpu`` is a slow CPU-only box, ``fast`` is for q
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Final
+from typing import Any, Final
 
 from emulator.config import ConfigError
 
@@ -96,7 +96,7 @@ def get_preset(name: str, tune: dict[str, float] | None = None) -> Preset:
     except KeyError:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
     known = {f.name for f in fields(Preset)}
-    changes: dict[str, float | int] = {}
+    changes: dict[str, Any] = {}  # field name -> value, checked above
     for key, value in (tune or {}).items():
         if key not in known:
             raise ConfigError(f"unknown preset field {key!r}; fields: {', '.join(sorted(known))}")

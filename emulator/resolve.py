@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from emulator.catalog import ModelInfo
+from emulator.interface import Emulator
 from emulator.scheduler import RunnerOptions
 from emulator.validation import ApiError, Options
 
-if TYPE_CHECKING:
-    from emulator.app import App
 
-
-def find_model(app: App, name: str) -> ModelInfo:
+def find_model(app: Emulator, name: str) -> ModelInfo:
     model = app.catalog.get(name)
     if model is None:
         raise ApiError(404, f"model '{name}' not found")
     return model
 
 
-def runner_options(app: App, model: ModelInfo, opts: Options, shift: bool | None) -> RunnerOptions:
+def runner_options(app: Emulator, model: ModelInfo, opts: Options, shift: bool | None) -> RunnerOptions:
     """The load-time settings a request asks for; ``num_ctx`` defaults to the server's and is clamped."""
     num_ctx = opts.num_ctx if opts.num_ctx is not None else app.config.context_length
     num_ctx = max(min(num_ctx, model.context_length), 4)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
+from typing import Any
 
 from emulator.catalog import ModelInfo
 from emulator.clock import monotonic, to_epoch
@@ -219,7 +220,7 @@ class Scheduler:
             del self.runners[runner.model.name]
         runner.unloaded.set()
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -13,7 +13,7 @@ import math
 import random
 from collections.abc import Iterable
 from itertools import accumulate
-from typing import Final
+from typing import Any, Final
 
 from emulator.presets import Preset
 
@@ -43,7 +43,7 @@ def estimate_tokens(text: str, preset: Preset) -> int:
     return max(math.ceil(len(text.split()) * preset.tokens_per_word), math.ceil(len(text) / 4))
 
 
-def chat_prompt_tokens(messages: Iterable[dict], tools: list | None, preset: Preset) -> int:
+def chat_prompt_tokens(messages: Iterable[dict[str, Any]], tools: list[Any] | None, preset: Preset) -> int:
     """Tokens of a chat rendered through a template: each message's content, thinking, tool calls and
     images plus ``message_overhead``; the tool definitions; and ``prompt_overhead`` once."""
     total = preset.prompt_overhead
