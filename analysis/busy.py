@@ -46,7 +46,8 @@ def mean_level(s: Steps, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
     def integral(t: np.ndarray) -> np.ndarray:
         i = np.clip(np.searchsorted(s.times, t, side="right") - 1, 0, len(s.times) - 1)
-        return area[i] + s.level[i] * (t - s.times[i])
+        value: np.ndarray = area[i] + s.level[i] * (t - s.times[i])
+        return value
 
     starts = np.asarray(starts, dtype=float)
     ends = np.asarray(ends, dtype=float)

@@ -24,6 +24,7 @@ def cold_starts(run: Run) -> pd.DataFrame:
     if not run.has_records:
         return pd.DataFrame(columns=COLUMNS)
     needed = ["host", "model", "workload", "t_start", "t_end", "load_s", "ok", "done_reason"]
+    assert run.records is not None  # has_records
     r = run.records[needed].dropna(subset=["load_s"])
     if r.empty:
         return pd.DataFrame(columns=COLUMNS)

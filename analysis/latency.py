@@ -21,6 +21,7 @@ def measured(run: Run, columns: Sequence[str] | None = None, include_warmup: boo
     if not run.has_records:
         return pd.DataFrame(columns=list(columns or []))
     records = run.records
+    assert records is not None  # has_records
     rows = slice(None) if include_warmup else ~records["warmup"]
     return records.loc[rows, list(dict.fromkeys(columns)) if columns else slice(None)]
 

@@ -91,6 +91,7 @@ def analyze_saturation(run: Run) -> Saturation:
     if not run.has_records:
         return Saturation(empty, empty, empty, empty)
     records = run.records
+    assert records is not None  # has_records
     curve = curve_table(records)
     curves = by_target(curve)
     rows, overlaps, degradations, warnings = [], [], [], []

@@ -2,7 +2,7 @@
 
 Written forms: a number (constant); ``{min, max}`` (uniform); ``{mean, sd, min?, max?}`` (normal,
 clipped); ``{dist: lognormal, median, sigma, min?, max?}``; ``{dist: exponential, mean, min?, max?}``;
-``{choice: [values...]}``. A field declares its bounds with ``dist_field``; open-ended distributions are
+``{choice: [values...]}``. A field declares its bounds with ``DistIn``; open-ended distributions are
 clipped to them, so every sample is valid for the field. Sampling takes a ``random.Random``, so a seed
 fixes every draw.
 """
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from annotated_types import GroupedMetadata
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from loadgen.scenario.errors import FieldProblem, show
@@ -46,8 +48,11 @@ class _Dist(Spec):
     def _draw(self, rng: random.Random) -> float:
         raise NotImplementedError
 
-    def _clip(self, value: float) -> float:
-        return min(max(value, self.min), self.max)  # type: ignore[attr-defined]
+
+def _clip(value: float, lo: float | None, hi: float | None) -> float:
+    """``value`` within an open-ended distribution's bounds, which its field has filled in (``_bounded``)."""
+    assert lo is not None and hi is not None, "sampled outside a dist field: min and max are not set"
+    return min(max(value, lo), hi)
 
 
 class Constant(_Dist):
@@ -77,7 +82,7 @@ class Normal(_Dist):
     max: Number | None = None
 
     def _draw(self, rng: random.Random) -> float:
-        return self._clip(rng.gauss(self.mean, self.sd))
+        return _clip(rng.gauss(self.mean, self.sd), self.min, self.max)
 
 
 class LogNormal(_Dist):
@@ -88,7 +93,7 @@ class LogNormal(_Dist):
     max: Number | None = None
 
     def _draw(self, rng: random.Random) -> float:
-        return self._clip(rng.lognormvariate(math.log(self.median), self.sigma))
+        return _clip(rng.lognormvariate(math.log(self.median), self.sigma), self.min, self.max)
 
 
 class Exponential(_Dist):
@@ -98,7 +103,7 @@ class Exponential(_Dist):
     max: Number | None = None
 
     def _draw(self, rng: random.Random) -> float:
-        return self._clip(rng.expovariate(1 / self.mean))
+        return _clip(rng.expovariate(1 / self.mean), self.min, self.max)
 
 
 class Choice(_Dist):
@@ -126,20 +131,24 @@ _FORMS = (
     "{dist: exponential, mean} or {choice: [...]}"
 )
 
-Dist = tagged_union(
-    "dist",
-    {
-        "constant": Constant,
-        "uniform": Uniform,
-        "normal": Normal,
-        "lognormal": LogNormal,
-        "exponential": Exponential,
-        "choice": Choice,
-    },
-    what="distribution",
-    infer=_infer,
-    missing=f"cannot tell which distribution this is; write {_FORMS}",
-)
+_KINDS: dict[str, type[_Dist]] = {
+    "constant": Constant,
+    "uniform": Uniform,
+    "normal": Normal,
+    "lognormal": LogNormal,
+    "exponential": Exponential,
+    "choice": Choice,
+}
+if TYPE_CHECKING:  # what a type checker sees; at run time, the tagged union of the same members validates
+    Dist = Constant | Uniform | Normal | LogNormal | Exponential | Choice
+else:
+    Dist = tagged_union(
+        "dist",
+        _KINDS,
+        what="distribution",
+        infer=_infer,
+        missing=f"cannot tell which distribution this is; write {_FORMS}",
+    )
 
 
 def _to_seconds(value: Any, *where: str | int) -> Any:
@@ -151,7 +160,7 @@ def _to_seconds(value: Any, *where: str | int) -> Any:
     return value
 
 
-def _normalize(duration: bool):
+def _normalize(duration: bool) -> Callable[[Any], Any]:
     def normalize(value: Any) -> Any:
         if isinstance(value, str) and duration:
             value = _to_seconds(value)
@@ -173,7 +182,7 @@ def _normalize(duration: bool):
     return normalize
 
 
-def _bounded(lo: float, hi: float, integer: bool, duration: bool):
+def _bounded(lo: float, hi: float, integer: bool, duration: bool) -> Callable[[_Dist], _Dist]:
     def text(value: float) -> str:
         return format_duration(value) if duration else f"{value:g}"
 
@@ -193,7 +202,7 @@ def _bounded(lo: float, hi: float, integer: bool, duration: bool):
         elif isinstance(dist, Choice):
             for index, value in enumerate(dist.choice):
                 check(value, "choice", index)
-        else:
+        elif isinstance(dist, Uniform | Normal | LogNormal | Exponential):
             low, high = dist.min, dist.max
             check(low, "min")
             check(high, "max")
@@ -211,7 +220,20 @@ def _bounded(lo: float, hi: float, integer: bool, duration: bool):
     return bound
 
 
+class DistIn(GroupedMetadata):
+    """Field metadata for a distribution whose samples stay in ``[lo, hi]``: ``integer`` samples whole
+    numbers, ``duration`` accepts durations (``500ms``, ``2s``) for the values and stores seconds. A field
+    is ``Annotated[Dist, DistIn(lo=1, hi=100, integer=True)]``; its written forms are in the module's doc."""
+
+    def __init__(self, *, lo: float, hi: float, integer: bool = False, duration: bool = False) -> None:
+        self.lo, self.hi, self.integer, self.duration = lo, hi, integer, duration
+
+    def __iter__(self) -> Iterator[object]:
+        yield BeforeValidator(_normalize(self.duration))
+        yield AfterValidator(_bounded(self.lo, self.hi, self.integer, self.duration))
+
+
 def dist_field(*, lo: float, hi: float, integer: bool = False, duration: bool = False) -> Any:
-    """A distribution field whose samples stay in ``[lo, hi]``; ``integer`` samples whole numbers,
-    ``duration`` accepts durations (``500ms``, ``2s``) for the values and stores seconds."""
-    return Annotated[Dist, BeforeValidator(_normalize(duration)), AfterValidator(_bounded(lo, hi, integer, duration))]
+    """The same field type built at run time (a model field is annotated with ``DistIn`` instead: a type
+    checker reads annotations without running them)."""
+    return Annotated[Dist, DistIn(lo=lo, hi=hi, integer=integer, duration=duration)]

@@ -8,7 +8,7 @@ on the YAML source with ``SourceMap``.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +108,7 @@ def _literal_message(error: ErrorDetails) -> str:
     return f"must be one of {one_of(expected)}, got {show(error['input'])}{did_you_mean(error['input'], expected)}"
 
 
-_MESSAGES = {
+_MESSAGES: dict[str, Callable[[ErrorDetails], str]] = {
     "missing": lambda e: "is required",
     "extra_forbidden": lambda e: f"unknown key {e['loc'][-1]!r}",
     "int_type": lambda e: f"must be a whole number, got {show(e['input'])}",

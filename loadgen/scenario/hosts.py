@@ -7,7 +7,7 @@ hosts are checked per server kind. Variants patch hosts by name with ``HostPatch
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, StrictInt, TypeAdapter, ValidationError, field_validator
@@ -16,7 +16,7 @@ from emulator.config import ConfigError
 from emulator.faults import parse_spec
 from emulator.presets import PRESETS, Preset
 from loadgen.scenario.errors import FieldProblem, did_you_mean, first_problem, one_of, show
-from loadgen.scenario.spec import ModelName, Name, Spec, check_keys, int_between, positive_number, tagged_union
+from loadgen.scenario.spec import ModelName, Name, Spec, check_keys, positive_up_to, tagged_union, within
 from loadgen.scenario.units import KeepAlive
 
 EMBEDDED = ("emulator", "llamacpp")
@@ -65,7 +65,7 @@ Models = Annotated[tuple[ModelName, ...], Field(min_length=1)]
 
 class _Host(Spec):
     name: Name
-    weight: positive_number(1e6) = 1.0  # share of requests under `routing: weighted`
+    weight: Annotated[float, positive_up_to(1e6)] = 1.0  # share of requests under `routing: weighted`
     models: Models | None = None  # models this host serves; None = any
     api_key_env: EnvName | None = None  # environment variable holding a bearer token
 
@@ -79,14 +79,15 @@ class ExternalHost(_Host):
 class EmulatorSettings(Spec):
     """Settings of the embedded Ollama emulator (``docs/emulator.md``); ``None`` leaves its default."""
 
-    num_parallel: int_between(1, 1024) | None = None
-    max_queue: int_between(0, 1_000_000) | None = None
+    num_parallel: Annotated[StrictInt, within(1, 1024)] | None = None
+    max_queue: Annotated[StrictInt, within(0, 1_000_000)] | None = None
     keep_alive: KeepAlive | None = None
-    max_loaded_models: int_between(1, 64) | None = None
-    context_length: int_between(1, 10_000_000) | None = None
+    max_loaded_models: Annotated[StrictInt, within(1, 64)] | None = None
+    context_length: Annotated[StrictInt, within(1, 10_000_000)] | None = None
     preset: Name | None = None  # m1, gpu, cpu, fast
     tune: dict[str, float] | None = None  # preset field -> value (e.g. solo_tps: 30)
-    speed: positive_number(1000) | None = None  # multiplier on every rate (divides every modelled time)
+    # a multiplier on every rate (divides every modelled time)
+    speed: Annotated[float, positive_up_to(1000)] | None = None
     seed: StrictInt | None = None
     models: Models | None = None
     faults: Annotated[str, Field(strict=True)] | None = None  # the emulator's fault spec, e.g. "reset:p=0.1"
@@ -131,9 +132,9 @@ class EmulatorHost(_Host):
 class LlamacppSettings(Spec):
     """Settings of an embedded llama.cpp server; ``None`` leaves the run's default."""
 
-    slots: int_between(1, 256) | None = None
-    ctx_per_slot: int_between(1, 10_000_000) | None = None
-    threads: int_between(1, 1024) | None = None
+    slots: Annotated[StrictInt, within(1, 256)] | None = None
+    ctx_per_slot: Annotated[StrictInt, within(1, 10_000_000)] | None = None
+    threads: Annotated[StrictInt, within(1, 1024)] | None = None
     model_alias: ModelName | None = None
 
 
@@ -144,7 +145,7 @@ class LlamacppHost(_Host):
     settings: LlamacppSettings = LlamacppSettings()
 
 
-_MEMBERS = {"external": ExternalHost, "emulator": EmulatorHost, "llamacpp": LlamacppHost}
+_MEMBERS: dict[str, type[_Host]] = {"external": ExternalHost, "emulator": EmulatorHost, "llamacpp": LlamacppHost}
 
 
 def _check_host_form(value: Any) -> Any:
@@ -168,18 +169,21 @@ def _check_host_form(value: Any) -> Any:
     return value
 
 
-Host = Annotated[
-    tagged_union("embedded", _MEMBERS, what="embedded server", infer=lambda d: "external" if "url" in d else None),
-    BeforeValidator(_check_host_form),
-]
-HOST = TypeAdapter(Host)
+if TYPE_CHECKING:  # what a type checker sees; at run time, the tagged union of the same members validates
+    Host = ExternalHost | EmulatorHost | LlamacppHost
+else:
+    Host = Annotated[
+        tagged_union("embedded", _MEMBERS, what="embedded server", infer=lambda d: "external" if "url" in d else None),
+        BeforeValidator(_check_host_form),
+    ]
+HOST: TypeAdapter[Host] = TypeAdapter(Host)
 
 
 class HostPatch(Spec):
     """A variant's changes to one host: fields replace, ``settings`` merge key by key."""
 
     url: Url | None = None
-    weight: positive_number(1e6) | None = None
+    weight: Annotated[float, positive_up_to(1e6)] | None = None
     models: Models | None = None
     api_key_env: EnvName | None = None
     settings: dict[str, Any] | None = None

@@ -14,11 +14,11 @@ import random
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictInt, ValidationInfo, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, StrictInt, ValidationInfo, model_validator
 
-from loadgen.scenario.dists import dist_field
+from loadgen.scenario.dists import Dist, DistIn, Uniform
 from loadgen.scenario.errors import FieldProblem, show
-from loadgen.scenario.spec import Spec, context_value, from_payload, int_between
+from loadgen.scenario.spec import Spec, context_value, from_payload, within
 
 ROLES = ("system", "user", "assistant", "tool")
 MAX_PROMPT_FILE_BYTES = 64 * 2**20
@@ -55,14 +55,14 @@ Prompt = str | tuple[Message, ...]
 class Synthetic(Spec):
     """Generated prose: ``count`` prompts of ``words`` words each, drawn from a fixed word list."""
 
-    words: dist_field(lo=1, hi=100_000, integer=True) = {"min": 20, "max": 60}
-    count: int_between(1, 100_000) = 100
+    words: Annotated[Dist, DistIn(lo=1, hi=100_000, integer=True)] = Uniform(min=20, max=60)
+    count: Annotated[StrictInt, within(1, 100_000)] = 100
     seed: StrictInt = 0
 
     def generate(self) -> tuple[str, ...]:
         """The prompts: the same for the same settings, on every machine."""
         rng = random.Random(self.seed)
-        lengths = [self.words.sample(rng) for _ in range(self.count)]
+        lengths = [int(self.words.sample(rng)) for _ in range(self.count)]  # whole numbers: an integer field
         if sum(lengths) > MAX_SYNTHETIC_WORDS:
             raise FieldProblem(
                 f"would generate {sum(lengths)} words in all, more than {MAX_SYNTHETIC_WORDS} (every worker gets "
@@ -106,7 +106,7 @@ class Prompts(Spec):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _resolve(cls, data: Any, handler: Any, info: ValidationInfo) -> Prompts:
+    def _resolve(cls, data: Any, handler: ModelWrapValidatorHandler[Prompts], info: ValidationInfo) -> Prompts:
         prompts = handler(data)
         if from_payload(info) or isinstance(data, Prompts):
             return prompts
@@ -126,6 +126,7 @@ class Prompts(Spec):
             return self.inline
         if self.synthetic is not None:
             return self.synthetic.generate()
+        assert self.file is not None  # exactly one source is set (_resolve)
         path = base_dir / self.file
         try:
             if path.stat().st_size > MAX_PROMPT_FILE_BYTES:

@@ -19,7 +19,6 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
-    StrictInt,
     Tag,
     ValidationInfo,
     model_validator,
@@ -161,14 +160,14 @@ Name = Annotated[str, Field(strict=True), BeforeValidator(_check_name)]
 ModelName = Annotated[str, Field(strict=True, max_length=200), BeforeValidator(check_model_name)]
 
 
-def int_between(lo: int, hi: int) -> Any:
-    """A whole number in ``[lo, hi]``."""
-    return Annotated[StrictInt, Field(ge=lo, le=hi)]
+def within(lo: int, hi: int) -> Any:
+    """Field metadata for a whole number in ``[lo, hi]``: ``Annotated[StrictInt, within(1, 1024)]``."""
+    return Field(ge=lo, le=hi)
 
 
-def positive_number(hi: float) -> Any:
-    """A number in ``(0, hi]`` (whole numbers accepted)."""
-    return Annotated[float, Field(strict=True, gt=0, le=hi, allow_inf_nan=False)]
+def positive_up_to(hi: float) -> Any:
+    """Field metadata for a number in ``(0, hi]`` (whole numbers too): ``Annotated[float, positive_up_to(1e6)]``."""
+    return Field(strict=True, gt=0, le=hi, allow_inf_nan=False)
 
 
 def unique_names(names: Iterable[str], field: str, *tail: str) -> None:

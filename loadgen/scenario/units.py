@@ -64,8 +64,9 @@ def format_duration(seconds: float) -> str:
     return "".join(parts)
 
 
-def duration_field(*, hi: float = WEEK, positive: bool = False) -> Any:
-    """A duration field, stored as float seconds in ``[0, hi]`` (``(0, hi]`` when ``positive``)."""
+def duration_in(*, hi: float = WEEK, positive: bool = False) -> BeforeValidator:
+    """Field metadata for a duration, stored as float seconds in ``[0, hi]`` (``(0, hi]`` when ``positive``):
+    ``Annotated[float, duration_in(hi=HOUR, positive=True)]``."""
 
     def parse(value: Any) -> float:
         result = parse_duration(value)
@@ -77,7 +78,12 @@ def duration_field(*, hi: float = WEEK, positive: bool = False) -> Any:
             raise FieldProblem(f"must be at most {format_duration(hi)}, got {show(value)}")
         return result
 
-    return Annotated[float, BeforeValidator(parse)]
+    return BeforeValidator(parse)
+
+
+#: A duration of up to a week, as float seconds: zero or more, and above zero.
+Duration = Annotated[float, duration_in()]
+PositiveDuration = Annotated[float, duration_in(positive=True)]
 
 
 class KeepAlive(Spec):

@@ -8,16 +8,16 @@ As written, a workload's ``models``, ``options`` and ``slo`` are overrides; the 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
-from loadgen.scenario.dists import dist_field
+from loadgen.scenario.dists import Constant, Dist, DistIn, Normal, Uniform
 from loadgen.scenario.errors import FieldProblem, show
 from loadgen.scenario.hosts import Models
 from loadgen.scenario.options import Options, Slo, check_json
 from loadgen.scenario.prompts import Prompts
-from loadgen.scenario.spec import Name, Spec, check_model_name, int_between, positive_number, tagged_union, unique_names
+from loadgen.scenario.spec import Name, Spec, check_model_name, positive_up_to, tagged_union, unique_names, within
 from loadgen.scenario.units import DAY, HOUR
 
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -78,16 +78,18 @@ class Tool(Spec):
     function: ToolFunction
 
 
-def _tool(name: str, description: str, **params: str) -> dict[str, Any]:
+def _tool(name: str, description: str, **params: str) -> Tool:
     properties = {param: {"type": "string", "description": text} for param, text in params.items()}
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {"type": "object", "properties": properties, "required": list(params)},
-        },
-    }
+    return Tool.model_validate(
+        {
+            "type": "function",
+            "function": {
+                "name": name,
+                "description": description,
+                "parameters": {"type": "object", "properties": properties, "required": list(params)},
+            },
+        }
+    )
 
 
 DEFAULT_TOOLS = (
@@ -100,20 +102,22 @@ DEFAULT_TOOLS = (
 class ToolResult(Spec):
     """The simulated tool: output size in words and time taken, per call."""
 
-    words: dist_field(lo=0, hi=100_000, integer=True) = {"mean": 80, "sd": 30, "min": 5}
-    latency: dist_field(lo=0, hi=HOUR, duration=True) = {"min": 0.05, "max": 0.5}
+    words: Annotated[Dist, DistIn(lo=0, hi=100_000, integer=True)] = Normal(mean=80, sd=30, min=5)
+    latency: Annotated[Dist, DistIn(lo=0, hi=HOUR, duration=True)] = Uniform(min=0.05, max=0.5)
 
 
 class _Workload(Spec):
     """What every kind has. Exactly one of ``weight`` (share of users) and ``users`` (a fixed count)."""
 
     name: Name
-    weight: positive_number(1e6) | None = None
-    users: int_between(1, 100_000) | None = None
+    weight: Annotated[float, positive_up_to(1e6)] | None = None
+    users: Annotated[StrictInt, within(1, 100_000)] | None = None
     models: Models | None = None  # None as written = the scenario's models
     endpoint: Literal["chat", "generate"] = "chat"
     options: Options = Options()
     slo: Slo = Slo()
+    if TYPE_CHECKING:  # every kind has prompts, with its own default
+        prompts: Prompts
 
     _yaml_only = frozenset({"model"})
 
@@ -137,18 +141,18 @@ class ChatWorkload(_Workload):
     """Conversations: each user message waits for the reply, then the user thinks, then writes again."""
 
     kind: Literal["chat"] = "chat"
-    prompts: Prompts = {"synthetic": {"words": {"min": 8, "max": 40}}}
+    prompts: Prompts = Prompts.model_validate({"synthetic": {"words": {"min": 8, "max": 40}}})
     system_prompt: Annotated[str, Field(strict=True)] | None = None
-    turns: dist_field(lo=1, hi=10_000, integer=True) = {"min": 2, "max": 6}
-    think_time: dist_field(lo=0, hi=DAY, duration=True) = {"min": 1, "max": 5}
+    turns: Annotated[Dist, DistIn(lo=1, hi=10_000, integer=True)] = Uniform(min=2, max=6)
+    think_time: Annotated[Dist, DistIn(lo=0, hi=DAY, duration=True)] = Uniform(min=1, max=5)
 
 
 class AgentLoopWorkload(_Workload):
     """Agent jobs: a task prompt, then steps of model call -> tool call -> tool result fed back."""
 
     kind: Literal["agent_loop"] = "agent_loop"
-    prompts: Prompts = {"synthetic": {"words": {"min": 15, "max": 60}}}
-    steps: dist_field(lo=1, hi=10_000, integer=True) = {"min": 3, "max": 6}
+    prompts: Prompts = Prompts.model_validate({"synthetic": {"words": {"min": 15, "max": 60}}})
+    steps: Annotated[Dist, DistIn(lo=1, hi=10_000, integer=True)] = Uniform(min=3, max=6)
     tools: Annotated[tuple[Tool, ...], Field(min_length=1)] = DEFAULT_TOOLS
     tool_result: ToolResult = ToolResult()
 
@@ -165,10 +169,15 @@ class BatchWorkload(_Workload):
 
     kind: Literal["batch"] = "batch"
     endpoint: Literal["chat", "generate"] = "generate"
-    prompts: Prompts = {"synthetic": {"words": {"mean": 300, "sd": 100, "min": 50, "max": 1000}}}
-    batch_size: int_between(1, 10_000) = 4
-    pause: dist_field(lo=0, hi=DAY, duration=True) = 0
+    prompts: Prompts = Prompts.model_validate(
+        {"synthetic": {"words": {"mean": 300, "sd": 100, "min": 50, "max": 1000}}}
+    )
+    batch_size: Annotated[StrictInt, within(1, 10_000)] = 4
+    pause: Annotated[Dist, DistIn(lo=0, hi=DAY, duration=True)] = Constant(value=0)
 
 
-KINDS = {"agent_loop": AgentLoopWorkload, "chat": ChatWorkload, "batch": BatchWorkload}
-Workload = tagged_union("kind", KINDS, what="workload kind", infer=lambda data: None)
+KINDS: dict[str, type[_Workload]] = {"agent_loop": AgentLoopWorkload, "chat": ChatWorkload, "batch": BatchWorkload}
+if TYPE_CHECKING:  # what a type checker sees; at run time, the tagged union of the same members validates
+    Workload = AgentLoopWorkload | ChatWorkload | BatchWorkload
+else:
+    Workload = tagged_union("kind", KINDS, what="workload kind", infer=lambda data: None)

@@ -108,7 +108,8 @@ class SourceMap:
         A key or item that is present points at its own line. A missing key points at the key that holds
         its parent (``load:`` for a missing ``load.users``). Union tags in ``loc`` are skipped.
         """
-        node, mark, path = self.data, self._root, []
+        node, mark = self.data, self._root
+        path: list[Any] = []
         elements = [element for element in loc if not is_tag(element)]
         for index, element in enumerate(elements):
             where = self._where.get(id(node))
@@ -116,7 +117,7 @@ class SourceMap:
                 (isinstance(node, dict) and element in node)
                 or (isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node))
             )
-            if not present:
+            if where is None or not present:
                 return mark, (*path, *elements[index:])
             mark = where.children[element]
             node = node[element]
@@ -148,8 +149,9 @@ def parse_yaml(text: str) -> SourceMap:
         mark = err.problem_mark or err.context_mark
         problem = _with_hint(err.problem or err.context or "invalid YAML")
         if err.context and err.problem:
-            started = err.context_mark and err.problem_mark and err.context_mark.line != err.problem_mark.line
-            problem += f" ({err.context}{f', which starts on line {err.context_mark.line + 1}' if started else ''})"
+            start, end = err.context_mark, err.problem_mark
+            started = start is not None and end is not None and start.line != end.line
+            problem += f" ({err.context}{f', which starts on line {start.line + 1}' if start and started else ''})"
         raise YamlSyntaxError(problem, Mark.of(mark) if mark else None) from None
     except yaml.YAMLError as err:  # e.g. a reader error on a control character
         raise YamlSyntaxError(str(err).splitlines()[0], None) from None

@@ -9,6 +9,7 @@ from locust.env import Environment
 
 from analysis.schema import LocustEntry, WorkloadKind
 from loadgen.scenario.prompts import prose
+from loadgen.scenario.workloads import AgentLoopWorkload
 from loadgen.users.base import LLMUser, as_messages
 from loadgen.wire.protocol import Message, ToolCall
 
@@ -23,6 +24,7 @@ class AgentLoopUser(LLMUser):
 
     abstract = True
     kind: ClassVar[str] = WorkloadKind.AGENT_LOOP
+    workload: ClassVar[AgentLoopWorkload]
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)

@@ -10,6 +10,7 @@ from gevent import GreenletExit
 
 from analysis.schema import LocustEntry, WorkloadKind
 from loadgen.scenario.prompts import Prompt
+from loadgen.scenario.workloads import BatchWorkload
 from loadgen.users.base import LLMUser, as_messages
 from loadgen.wire.protocol import Message, Reply
 
@@ -23,6 +24,7 @@ class BatchUser(LLMUser):
 
     abstract = True
     kind: ClassVar[str] = WorkloadKind.BATCH
+    workload: ClassVar[BatchWorkload]
 
     def between_sessions(self) -> float:
         return float(self.workload.pause.sample(self.rng))

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from analysis.schema import WorkloadKind
 from loadgen.scenario.prompts import Prompt
+from loadgen.scenario.workloads import ChatWorkload
 from loadgen.users.base import LLMUser, as_messages
 from loadgen.wire.protocol import Message
 
@@ -19,6 +20,7 @@ class ChatUser(LLMUser):
 
     abstract = True
     kind: ClassVar[str] = WorkloadKind.CHAT
+    workload: ClassVar[ChatWorkload]
 
     def between_sessions(self) -> float:
         return float(self.workload.think_time.sample(self.rng))

@@ -24,7 +24,8 @@ from gevent.queue import Queue
 
 
 class Pacer(Protocol):
-    paced: bool  # sessions start on the pacer's signal (no wait time between them)
+    @property
+    def paced(self) -> bool: ...  # sessions start on the pacer's signal (no wait time between them)
 
     def wait_turn(self, seen: int) -> tuple[int, float | None]:
         """Block until the user's next session may start. ``seen`` is the last turn the user took;

@@ -405,9 +405,12 @@ def _ollama_object(reply: Reply, obj: Mapping[str, Any], chat: bool, text_parts:
         reply.error = str(obj["error"])
         return ERROR
     events = 0
-    part = obj.get("message") if chat else obj
-    if chat and not isinstance(part, dict):
-        raise ProtocolError("chat chunk without a message")
+    part: Mapping[str, Any] = obj
+    if chat:
+        message = obj.get("message")
+        if not isinstance(message, dict):
+            raise ProtocolError("chat chunk without a message")
+        part = message
     events |= text_parts.add(reply, part.get("content") if chat else part.get("response"), part.get("thinking"))
     for call in part.get("tool_calls") or ():
         events |= CONTENT
