@@ -375,8 +375,9 @@ class LiveStats:
                 level = [(b or 0.0) / target.busy.width for b in busy]
                 series.append(Series(f"{host} {model} (records)", times, level, kind="step"))
             if target.estimate is not None and target.estimate.value is not None:
+                slots = "slot" if target.estimate.value == 1 else "slots"
                 rules.append(Rule(float(target.estimate.value),
-                                  f"{host} {model}: {slots_text(target.estimate)} slots inferred"))
+                                  f"{host} {model}: {slots_text(target.estimate)} {slots} inferred"))
         return chart(self._until(now, series), title="Busy sequences", x_label="seconds since the run started",
                      y_label="sequences", rules=rules)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import importlib.metadata
 import os
 import signal
 import socket
@@ -38,6 +39,15 @@ def model_path(cache_dir: Path) -> Path:
             os.replace(partial, target)
             verified.touch()
     return target
+
+
+def engine_version() -> str:
+    """The llama.cpp this module serves, as ``xllamacpp <wheel version>`` (its build names no version of its
+    own: ``/props`` says ``b0-unknown``); empty without the [real] extra."""
+    try:
+        return f"xllamacpp {importlib.metadata.version('xllamacpp')}"
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 def free_port(host: str) -> int:

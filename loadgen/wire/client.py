@@ -11,7 +11,9 @@ First-token times come from the kernel: plain-HTTP sockets have ``SO_TIMESTAMPNS
 read takes the moment the kernel received the bytes it returns. A first token's time is when it
 reached this machine, not when this process got round to parsing it: with hundreds of streams a worker
 handles a server's burst of chunks one after another, and the last of them would otherwise be stamped
-milliseconds late (``docs/performance.md``). The end of a response is when it had been read.
+milliseconds late (``docs/performance.md``). Over TLS, or where the system has no ``SO_TIMESTAMPNS``
+(checked at run time), it is the moment of the read; ``first_token_clock`` says which, for run.json.
+The end of a response is when it had been read.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -33,7 +36,7 @@ from geventhttpclient import HTTPClient
 from geventhttpclient.connectionpool import ConnectionPool
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTPSocketPoolResponse
 
-from analysis.schema import Api, ErrorClass
+from analysis.schema import Api, ErrorClass, FirstTokenClock
 from loadgen.wire.protocol import (
     CONTENT,
     ERROR,
@@ -101,6 +104,28 @@ class StampedSocket(socket.socket):
         return data
 
 
+@cache
+def kernel_receive_times() -> bool:
+    """Whether this system gives reads the kernel's receive time: Linux, with ``SO_TIMESTAMPNS`` accepted
+    by a TCP socket (tried once)."""
+    if sys.platform != "linux":
+        return False
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def first_token_clock(url: str) -> FirstTokenClock:
+    """What times the first tokens from ``url``: the kernel's receive time (plain HTTP on a system that has
+    it) or the moment the client read them (TLS reads bypass the stamped ``recv``)."""
+    if urlsplit(url).scheme == "http" and kernel_receive_times():
+        return FirstTokenClock.KERNEL_RECEIVE
+    return FirstTokenClock.CLIENT_READ
+
+
 class StampedPool(ConnectionPool):
     """geventhttpclient's keep-alive pool with ``StampedSocket`` connections (plain HTTP on Linux)."""
 
@@ -160,12 +185,13 @@ class HostConnection:
             network_timeout=read_timeout,
             headers={"Content-Type": "application/json", "Accept-Encoding": "identity", **auth_headers(token)},
         )
-        #: whether reads stamp ``_arrival`` (TLS reads bypass the socket's ``recv``)
-        self.stamped = parts.scheme == "http" and sys.platform == "linux"
+        #: whether reads stamp ``_arrival`` with the kernel's receive time
+        self.stamped = first_token_clock(url) is FirstTokenClock.KERNEL_RECEIVE
         if self.stamped:
             self._client._connection_pool.close()
             self._client._connection_pool = StampedPool(
-                parts.hostname, self._client.port, parts.hostname, self._client.port, size=POOL_SIZE,
+                # geventhttpclient types HTTPClient.port as optional; its __init__ always sets it
+                parts.hostname, self._client.port, parts.hostname, self._client.port, size=POOL_SIZE,  # type: ignore[arg-type]
                 connection_timeout=connect_timeout, network_timeout=read_timeout,
             )  # fmt: skip
 

@@ -10,6 +10,8 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any, Final
 
+from analysis.schema import LLAMACPP_UNKNOWN_BUILD
+
 PROBE_TIMEOUT_S: Final = 5.0
 
 
@@ -46,10 +48,17 @@ def probe(url: str, headers: Mapping[str, str] = {}) -> dict[str, Any]:
                 "ps": ps.get("models", []) if isinstance(ps, dict) else []}
     props = get_json(f"{base}/props", headers)
     if isinstance(props, dict) and ("total_slots" in props or "build_info" in props):
-        return {"server": "llamacpp", "version": str(props.get("build_info", "")),
+        return {"server": "llamacpp", "version": llamacpp_version(props.get("build_info")),
                 "total_slots": props.get("total_slots")}
     models = get_json(f"{base}/v1/models", headers)
     if isinstance(models, dict) and "data" in models:
         return {"server": "openai-compatible", "version": "",
                 "models": [m.get("id") for m in models["data"] if isinstance(m, dict)]}
     return {"server": "unknown", "version": ""}
+
+
+def llamacpp_version(build_info: object) -> str:
+    """llama.cpp's version from its ``/props`` ``build_info`` (``b6123-1a2b3c4d``); empty for a build that
+    names none (``b0-unknown``: xllamacpp's wheels, whose version the run records instead)."""
+    text = str(build_info or "")
+    return "" if text == LLAMACPP_UNKNOWN_BUILD else text
