@@ -7,7 +7,8 @@ Rules (thresholds are the module constants):
   ``ENOUGH`` of the best aggregate tok/s, and whether the last measured slot still added throughput;
 - interactive concurrency: the highest level whose per-request speed stays >= ``NEAR_SOLO`` of solo speed
   and whose TTFT p95 stays within ``TTFT_SLACK`` x solo + ``TTFT_MARGIN_S``;
-- the highest level meeting the latency SLOs (p95 per level);
+- the highest level meeting the latency SLOs (p95 per level); in a capacity search, its answer instead
+  (judged per probe with its uncertainty, it is the one answer to that question);
 - queue limit: ``q = floor(k * (TTFT_SLO - prefill) / S)`` (or ``k * (E2E_SLO - S) / S`` without a TTFT SLO);
 - OLLAMA_MAX_QUEUE does not bound waiters of a loaded model: enforce ``k + q`` in a gateway; 503 onset;
 - routing: weights proportional to measured peak aggregate tok/s when hosts serving one model differ;
@@ -59,17 +60,22 @@ def _pct(x: float) -> str:
 
 
 def advise(
-    sat: Saturation, slo_list: Sequence[Slo], cold: pd.DataFrame, thinking: pd.DataFrame, hosts: Sequence[Target]
+    sat: Saturation, slo_list: Sequence[Slo], cold: pd.DataFrame, thinking: pd.DataFrame, hosts: Sequence[Target],
+    capacity: str | None = None,
 ) -> list[Advice]:
-    """All advice for one run, most important first within each host and model."""
+    """All advice for one run, most important first within each host and model. ``capacity``: a capacity
+    search's answer (``capacity_line``), which then stands for the highest level meeting the SLOs."""
     out = [Advice("target", h.describe()) for h in hosts if h.is_emulator]
+    if capacity is not None:
+        out.append(Advice("slo", f"the capacity search's answer, for the whole fleet within the SLOs: {capacity}"))
     curves = by_target(sat.curve) if not sat.curve.empty else {}
     speeds = by_target(sat.degradation) if not sat.degradation.empty else {}
     ollama = not hosts or any(h.is_ollama for h in hosts)
     for row in sat.targets.itertuples(index=False):
         key = (row.host, row.model)
         found = _target_advice(row, curves.get(key, pd.DataFrame()), speeds.get(key, pd.DataFrame()), slo_list, ollama)
-        out += [Advice(topic, f"{row.model}@{row.host}: {text}", row.host, row.model) for topic, text in found]
+        out += [Advice(topic, f"{row.model}@{row.host}: {text}", row.host, row.model) for topic, text in found
+                if not (capacity is not None and topic == "slo")]
     out += _routing_advice(sat.targets)
     out += _reload_advice(cold)
     if not thinking.empty and thinking["length_no_content"].sum() > 0:
@@ -97,7 +103,7 @@ def _target_advice(
     yield from _queue_advice(row, slo_list, ollama)
 
 
-def _slot_advice(row: object) -> list[tuple[str, str]]:
+def _slot_advice(row: Any) -> list[tuple[str, str]]:
     r = row  # a targets row
     if r.slots is None:
         return [("slots", "no slot estimate (no busy intervals and no usable stage levels)")]
@@ -122,7 +128,7 @@ def _slot_advice(row: object) -> list[tuple[str, str]]:
     return advice
 
 
-def _parallel_advice(row: object, speed: pd.DataFrame) -> str | None:
+def _parallel_advice(row: Any, speed: pd.DataFrame) -> str | None:
     r = row
     speed = speed[speed["requests"] > 0] if not speed.empty else speed
     if len(speed) < 2:
@@ -182,11 +188,11 @@ def _slo_level_advice(curve: pd.DataFrame, slo_list: Sequence[Slo]) -> str | Non
     return f"the highest measured concurrency meeting {keys} is {passing.max():g}"
 
 
-def _queue_advice(row: object, slo_list: Sequence[Slo], ollama: bool) -> list[tuple[str, str]]:
+def _queue_advice(row: Any, slo_list: Sequence[Slo], ollama: bool) -> list[tuple[str, str]]:
     r = row
     k, service, prefill = r.slots, r.service_s, r.prefill_s if pd.notna(r.prefill_s) else 0.0
     ttft, e2e = _threshold(slo_list, "ttft_p95_s"), _threshold(slo_list, "e2e_p95_s")
-    out = []
+    out: list[tuple[str, str]] = []
     if not (service > 0):
         return out
     if ttft is not None:
@@ -214,7 +220,7 @@ def _queue_advice(row: object, slo_list: Sequence[Slo], ollama: bool) -> list[tu
 
 
 def _routing_advice(targets: pd.DataFrame) -> list[Advice]:
-    out = []
+    out: list[Advice] = []
     if targets.empty:
         return out
     for model, group in targets.dropna(subset=["peak_agg_tok_s"]).groupby("model"):
@@ -236,7 +242,7 @@ def _routing_advice(targets: pd.DataFrame) -> list[Advice]:
 
 
 def _reload_advice(cold: pd.DataFrame) -> list[Advice]:
-    out = []
+    out: list[Advice] = []
     if cold.empty:
         return out
     reloads = cold[cold["kind"] == "reload"]

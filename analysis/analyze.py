@@ -9,7 +9,9 @@ import pandas as pd
 
 from analysis import locust_csv
 from analysis.advice import Advice, advise
+from analysis.capacity_result import CapacityResult, host_shares, parse_capacity
 from analysis.coldstart import cold_starts
+from analysis.errors import InputError
 from analysis.latency import error_table, latency_over_time, latency_table
 from analysis.run import Run
 from analysis.saturation import Saturation, analyze_saturation
@@ -40,22 +42,40 @@ class Analysis:
     advice: list[Advice]
     locust: locust_csv.LocustView | None
     notes: list[str] = field(default_factory=list)
+    capacity: CapacityResult | None = None  # a capacity search's answer, with the gate in force
+    capacity_shares: pd.DataFrame = field(default_factory=pd.DataFrame)  # per host, at the last passing level
 
     @property
     def slo_failed(self) -> bool:
         return failed(self.verdicts)
 
+    @property
+    def failed(self) -> bool:
+        """What the CLI exits 1 on: in a capacity search a capacity below its gate (its probes beyond capacity
+        break the SLOs by design), in any other run a failed SLO verdict."""
+        return self.capacity.passed_gate is False if self.capacity is not None else self.slo_failed
 
-def analyze(run: Run, slo_overrides: Mapping[str, float] | None = None, window_s: float | None = None) -> Analysis:
-    """Run every analysis on ``run``; ``slo_overrides`` replace run.json's thresholds of the same key."""
+
+def analyze(run: Run, slo_overrides: Mapping[str, float] | None = None, window_s: float | None = None,
+            capacity_min: float | None = None) -> Analysis:
+    """Run every analysis on ``run``; ``slo_overrides`` replace run.json's thresholds of the same key;
+    ``capacity_min`` replaces a capacity search's gate (``capacity.json``'s ``min``)."""
     slo_list, slo_notes = slos(run.info, slo_overrides)
+    capacity = _capacity(run, capacity_min)
+    if capacity is not None and slo_overrides:
+        slo_notes.append("the capacity probes were judged during the run against the scenario's SLOs: --slo changes "
+                         "the run-wide verdicts, not the capacity")
     hosts = targets(run.info)
     sat = analyze_saturation(run)
     cold = cold_starts(run)
     thinking = thinking_summary(run)
     locust = locust_csv.view(run.locust)
     notes = [*run.notes, *slo_notes, *sat.warnings]
+    shares = pd.DataFrame()
     if run.has_records:
+        assert run.records is not None
+        if capacity is not None:
+            shares = host_shares(run.records, capacity, [h.name for h in hosts])
         warmup = int(run.records["warmup"].sum())
         if warmup:
             notes.append(f"{warmup} warm-up requests (started within warmup_s of their stage's begin) are left out "
@@ -75,10 +95,24 @@ def analyze(run: Run, slo_overrides: Mapping[str, float] | None = None, window_s
         saturation=sat,
         cold=cold,
         thinking=thinking,
-        advice=advise(sat, slo_list, cold, thinking, hosts),
+        advice=advise(sat, slo_list, cold, thinking, hosts, capacity.line if capacity else None),
         locust=locust,
         notes=notes,
+        capacity=capacity,
+        capacity_shares=shares,
     )
+
+
+def _capacity(run: Run, minimum: float | None) -> CapacityResult | None:
+    """The run's capacity answer judged against ``minimum`` (else its own gate); a gate needs a search."""
+    if run.capacity is None:
+        if minimum is not None:
+            raise InputError(f"{run.name}: a capacity gate needs a capacity search (no capacity.json)")
+        return None
+    try:
+        return parse_capacity(run.capacity).gated(minimum)
+    except ValueError as exc:
+        raise InputError(f"{run.name}: capacity: {exc}") from None
 
 
 def _locust_cross_check(records: pd.DataFrame, locust: locust_csv.LocustView | None) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ from analysis.document import Figure
 from analysis.svg import Rule, Series, chart
 
 
-def _x_scale(x: pd.Series) -> str:
+def _x_scale(x: pd.Series) -> Literal["linear", "log2"]:
     x = x.dropna()
     return "log2" if not x.empty and x.min() > 0 and x.max() / x.min() >= 4 else "linear"
 
@@ -62,7 +63,7 @@ def speed_figure(per_slot: pd.DataFrame, points: tuple[np.ndarray, np.ndarray] |
 
 def busy_figure(times: np.ndarray, level: np.ndarray, t0: float, slots: int | None, title: str) -> Figure:
     """Requests in service over time, with the inferred slot count marked."""
-    rules = [Rule(float(slots), f"{slots} slots inferred")] if slots else []
+    rules = [Rule(float(slots), f"{slots} slot{'' if slots == 1 else 's'} inferred")] if slots else []
     series = [Series("in service", (times - t0).tolist(), level.tolist(), kind="step")]
     return Figure(chart(series, title=title, x_label="seconds since the first request", y_label="requests",
                         rules=rules), "server busy intervals swept over time (peak per time slice)")
@@ -96,3 +97,19 @@ def locust_figures(history: pd.DataFrame, users_curve: pd.DataFrame) -> list[Fig
                                     x_scale=_x_scale(users_curve["users"])),
                               "median of Locust's current rate once each user count had settled 10 s"))
     return figures
+
+
+def capacity_figure(curve: pd.DataFrame, slo: str, unit: str, capacity: float | None) -> Figure:
+    """The limiting SLO's observed value (with its interval) against the probed level, the threshold as a
+    horizontal rule and the capacity found as a vertical one."""
+    levels = curve["level"].tolist()
+    series = [Series(slo, levels, curve["observed"].tolist()),
+              Series("interval", levels * 2, [*curve["low"], *curve["high"]], kind="scatter", color="#7f7f7f")]
+    threshold = float(curve["threshold"].iloc[0])
+    rules = [Rule(threshold, f"SLO {threshold:g}")]
+    if capacity:
+        rules.append(Rule(capacity, f"capacity {capacity:g}", axis="x"))
+    return Figure(chart(series, title=f"{slo} against {unit}", x_label=unit,
+                        y_label="share of requests" if slo == "error_rate" else "s", x_scale=_x_scale(curve["level"]),
+                        rules=rules),
+                  "the limiting SLO per probed level (a level probed twice: both runs together), with its interval")

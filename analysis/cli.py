@@ -1,6 +1,7 @@
 """``python -m analysis report RUN`` and ``python -m analysis compare RUN...``.
 
-Exit codes: 0 fine, 1 an SLO failed (so CI can gate on it), 2 unusable input (one line on stderr), 3 the
+Exit codes: 0 fine, 1 an SLO failed (so CI can gate on it; in a capacity search, whose probes beyond capacity
+break the SLOs by design: the capacity fell short of its gate), 2 unusable input (one line on stderr), 3 the
 analysis itself failed (a bug: its traceback on stderr; never Python's default 1, which would read as an SLO
 failure).
 """
@@ -13,6 +14,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from analysis.analyze import Analysis, analyze
 from analysis.compare import build_compare, compare_summary
@@ -50,6 +52,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     report = sub.add_parser("report", parents=[common], help="report.html, report.md and summary.json for one run")
     report.add_argument("run", help="a run directory, or a Locust --csv prefix / directory of Locust CSVs")
     report.add_argument("--window", type=float, help="seconds per window of the over-time percentiles")
+    report.add_argument("--capacity-min", type=float, metavar="N", help="a capacity search must have found at "
+                        "least N users (or req/s), else exit 1 (overrides capacity.json's min)")
     compare = sub.add_parser("compare", parents=[common], help="compare.html/.md/.json for runs side by side")
     compare.add_argument("runs", nargs="+", help="run directories")
     return parser
@@ -62,12 +66,23 @@ def _write(directory: Path, files: dict[str, str]) -> list[Path]:
     return [directory / name for name in files]
 
 
-def _json(data: dict) -> str:
+def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=1, allow_nan=False) + "\n"
 
 
-def _analyze(path: str, slo: dict[str, float], window: float | None = None) -> Analysis:
-    return analyze(load_run(path), slo, window)
+def _analyze(path: str, slo: dict[str, float], window: float | None = None,
+             capacity_min: float | None = None) -> Analysis:
+    return analyze(load_run(path), slo, window, capacity_min)
+
+
+def _failure(a: Analysis) -> str:
+    """Why ``a`` exits 1, in one line."""
+    c = a.capacity
+    if c is not None:
+        return f"capacity below the gate in {a.run.name}: {c.value:g} {c.unit} < {c.min or 0:g}"
+    fails = a.verdicts[a.verdicts["passed"] == False]  # noqa: E712
+    return f"SLO failed in {a.run.name}: " + "; ".join(
+        f"{r.workload} {r.slo} {r.observed:.3g} > {r.threshold:g}" for r in fails.itertuples())
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m analysis") -> int:
@@ -76,18 +91,22 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m analysis") ->
     slo = dict(args.slo)
     try:
         if args.command == "report":
-            a = _analyze(args.run, slo, args.window)
+            a = _analyze(args.run, slo, args.window, args.capacity_min)
             doc = build_report(a)
             files = {"report.html": render_html(doc), "report.md": render_md(doc), "summary.json": _json(summary(a))}
-            paths = _write(args.out or a.run.path, files)
-            failed = [a] if a.slo_failed else []
+            out = args.out or a.run.path
+            assert out is not None  # a run read from a directory has its path
+            paths = _write(out, files)
+            failed = [a] if a.failed else []
+            answers = [a.capacity.line] if a.capacity is not None else []
         else:
             analyses = [_analyze(run, slo) for run in args.runs]
             doc = build_compare(analyses)
             files = {"compare.html": render_html(doc), "compare.md": render_md(doc),
                      "compare.json": _json(compare_summary(analyses))}
             paths = _write(args.out or Path.cwd(), files)
-            failed = [a for a in analyses if a.slo_failed]
+            failed = [a for a in analyses if a.failed]
+            answers = []
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -99,8 +118,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m analysis") ->
         print("error: the analysis failed on this input (a bug; the traceback is above)", file=sys.stderr)
         return EXIT_BUG
     print("wrote " + ", ".join(str(p) for p in paths))
+    for line in answers:
+        print(line)
     for a in failed:
-        fails = a.verdicts[a.verdicts["passed"] == False]  # noqa: E712
-        print(f"SLO failed in {a.run.name}: " + "; ".join(
-            f"{r.workload} {r.slo} {r.observed:.3g} > {r.threshold:g}" for r in fails.itertuples()), file=sys.stderr)
+        print(_failure(a), file=sys.stderr)
     return EXIT_SLO if failed else EXIT_OK

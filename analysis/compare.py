@@ -1,5 +1,5 @@
 """Runs side by side (e.g. one server with 1 slot and with 4): their curves on shared charts, their
-slot counts, knees and gains in one table."""
+slot counts, knees and gains in one table, and each capacity search's answer."""
 
 from __future__ import annotations
 
@@ -49,9 +49,15 @@ def compare_tables(analyses: Sequence[Analysis]) -> tuple[pd.DataFrame, pd.DataF
             targets.append(t[["host", "model", *TARGET_COLUMNS]].assign(slo_failed=a.slo_failed).assign(run=label))
     for label, curve in _curves(analyses).items():
         curves.append(curve[CURVE_COLUMNS].assign(run=label))
-    front = lambda frames: (pd.concat(frames, ignore_index=True).pipe(  # noqa: E731
-        lambda f: f[["run", *[c for c in f.columns if c != "run"]]]) if frames else pd.DataFrame())
-    return front(targets), front(curves)
+    return _run_first(targets), _run_first(curves)
+
+
+def _run_first(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames as one table, its ``run`` column first."""
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True)
+    return table[["run", *[c for c in table.columns if c != "run"]]]
 
 
 def findings(targets: pd.DataFrame) -> list[str]:
@@ -81,7 +87,7 @@ def build_compare(analyses: Sequence[Analysis]) -> Document:
     doc = Document("Comparison: " + " vs ".join(labels(analyses)))
     doc.add(Heading("Runs"))
     for label, a in zip(labels(analyses), analyses, strict=True):
-        doc.add(Text(f"{label}:"), Bullets(overview(a)))
+        doc.add(Text(f"{label}:"), Bullets([*overview(a), *([a.capacity.line] if a.capacity is not None else [])]))
     doc.add(Heading("Findings"), Bullets(findings(targets)))
     if not targets.empty:
         doc.add(Table(targets, "slots, knee and gain per run, host and model"))
@@ -93,10 +99,21 @@ def build_compare(analyses: Sequence[Analysis]) -> Document:
 
 def compare_summary(analyses: Sequence[Analysis]) -> dict[str, Any]:
     targets, curves = compare_tables(analyses)
-    return plain({
-        "runs": [{"label": label, "path": str(a.run.path) if a.run.path else None, "slo_failed": a.slo_failed}
-                 for label, a in zip(labels(analyses), analyses, strict=True)],
+    result: dict[str, Any] = plain({
+        "runs": [{"label": label, "path": str(a.run.path) if a.run.path else None, "slo_failed": a.slo_failed,
+                  "capacity": _capacity(a)} for label, a in zip(labels(analyses), analyses, strict=True)],
         "findings": findings(targets),
         "targets": targets,
         "curves": curves,
     })
+    return result
+
+
+def _capacity(a: Analysis) -> dict[str, Any] | None:
+    """A capacity search's answer in brief; None for other runs."""
+    c = a.capacity
+    if c is None:
+        return None
+    answer = c.to_json()
+    brief = {key: answer[key] for key in ("unit", "value", "outcome", "limiting", "min", "passed_gate")}
+    return brief | {"line": c.line}

@@ -16,10 +16,12 @@ from typing import Any
 import pandas as pd
 
 from analysis import locust_csv
+from analysis.capacity_result import parse_capacity
 from analysis.errors import InputError
 from analysis.run import LocustData, Run, make_run
 from analysis.schema import (
     BOOL_COLUMNS,
+    CAPACITY_FILE,
     FLOAT_COLUMNS,
     INT_COLUMNS,
     RECORD_COLUMNS,
@@ -69,8 +71,9 @@ def _load_run_dir(directory: Path) -> Run:
     locust = _read_locust(directory / "locust", notes, optional=True)
     if records is None and locust.stats is None:
         raise InputError(f"{directory}: no request records ({REQUESTS_FILE} missing or empty) and no Locust CSVs")
-    return make_run(directory.name, records, stages, info=info, server_metrics=server, locust=locust,
-                    notes=notes, path=directory)
+    capacity = _read_capacity(directory / CAPACITY_FILE)
+    return make_run(directory.name, records, stages, info=info, server_metrics=server, capacity=capacity,
+                    locust=locust, notes=notes, path=directory)
 
 
 def _load_locust_prefix(prefix: Path, directory: Path) -> Run:
@@ -117,6 +120,24 @@ def _read_info(path: Path, notes: list[str]) -> dict[str, Any]:
         notes.append("run.json says the run did not end gracefully (complete: false): the last records may be missing")
     notes.extend(_worker_notes(info))
     return info
+
+
+def _read_capacity(path: Path) -> dict[str, Any] | None:
+    """A capacity search's ``capacity.json``, checked against its format; None in other runs. Unlike run.json
+    it is no aside: it holds the run's answer and its CI gate, so a damaged one stops the report (exit 2)."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        parse_capacity(data)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    except ValueError as exc:
+        raise InputError(f"{path}: not a capacity search's answer: {exc}") from None
+    assert isinstance(data, dict)  # parse_capacity took it
+    return data
 
 
 def _worker_notes(info: dict[str, Any]) -> list[str]:
@@ -240,6 +261,16 @@ def _parse(
         return pd.DataFrame()
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from None
+
+
+def records_from_rows(rows: list[list[Any]]) -> pd.DataFrame:
+    """Records as the load generator ships them (``RequestRecord.to_row()`` lists, ``""`` for none) with the
+    dtypes ``requests.csv`` is read with: the same frame a finished run's file gives."""
+    frame = pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
+    for column in NUMERIC_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column].replace("", None), errors="coerce").astype("float64")
+    frame["error"] = frame["error"].astype("string")
+    return frame
 
 
 def _read_records(path: Path, notes: list[str]) -> pd.DataFrame | None:

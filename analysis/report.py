@@ -8,10 +8,11 @@ import pandas as pd
 
 from analysis import charts, slots
 from analysis.analyze import Analysis
+from analysis.capacity_result import CapacityResult, limiting_curve, probe_table
 from analysis.curve import COLUMNS as CURVE_COLUMNS
 from analysis.curve import by_target
 from analysis.document import Bullets, Document, Figure, Heading, Table, Text
-from analysis.locust_csv import BUCKETED_NOTE
+from analysis.locust_csv import BUCKETED_NOTE, LocustView
 from analysis.metrics import METRICS
 from analysis.percentiles import METHOD
 
@@ -48,6 +49,7 @@ def overview(a: Analysis) -> list[str]:
         items.append(f"scenario {scenario['name']}" + (f" (variant {info['variant']})" if info.get("variant") else ""))
     if run.has_records:
         r = run.records
+        assert r is not None
         span = float(r["t_end"].max() - r["t_start"].min())
         items.append(f"{len(r)} requests from {_when(float(r['t_start'].min()))} over {span:.1f} s: "
                      f"{int(r['ok'].sum())} succeeded, {int((~r['ok']).sum())} failed ({int(r['is_503'].sum())} "
@@ -60,9 +62,15 @@ def overview(a: Analysis) -> list[str]:
 def build_report(a: Analysis) -> Document:
     doc = Document(f"Load test report: {a.run.name}")
     doc.add(Heading("What was measured"), Bullets(overview(a)))
+    if a.capacity is not None:
+        _capacity(doc, a.capacity, a.capacity_shares)
     if a.slos:
         verdict = "FAILED" if a.slo_failed else "passed"
-        doc.add(Heading("SLO verdict"), Text(f"SLOs {verdict} (percentiles over successful requests outside warm-up)."),
+        text = f"SLOs {verdict} (percentiles over successful requests outside warm-up)."
+        if a.capacity is not None:
+            text += (" Over every probe at once: those beyond capacity break the SLOs by design, so the capacity, "
+                     "not this verdict, passes or fails the run.")
+        doc.add(Heading("SLO verdict"), Text(text),
                 Table(a.verdicts), Table(a.goodput, "goodput: requests meeting every SLO per second of the span"))
     if a.advice:
         doc.add(Heading("Advice"), Bullets([x.text for x in a.advice]))
@@ -71,10 +79,27 @@ def build_report(a: Analysis) -> Document:
         _latency(doc, a)
         _cold_and_thinking(doc, a)
     if a.locust is not None:
-        _locust(doc, a)
+        _locust(doc, a.locust)
     doc.add(Heading("Data quality"), Bullets(a.notes or ["nothing to report"]))
     _method(doc, a.run.has_records)
     return doc
+
+
+def _capacity(doc: Document, c: CapacityResult, shares: pd.DataFrame) -> None:
+    """The search's answer and gate, its probes, the limiting SLO against the level, each host's share."""
+    doc.add(Heading("Capacity"), Text(c.line))
+    if c.min is not None:
+        doc.add(Text(f"Gate: at least {c.min:g} {c.unit}: {'passed' if c.passed_gate else 'FAILED'}."))
+    confidence = f"{c.confidence:.0%} " if c.confidence else ""
+    doc.add(Table(probe_table(c), f"probes in the order they ran, each with its deciding check: pass or fail when the "
+                                  f"{confidence}interval lies on one side of the threshold, close when it straddles "
+                                  "it (then repeated once); early_stop: why a probe was cut short"))
+    curve = limiting_curve(c)
+    if c.limiting is not None and not curve.empty:
+        doc.add(charts.capacity_figure(curve, c.limiting, c.unit, c.last_pass))
+    if len(shares) > 1 and c.last_pass is not None:
+        doc.add(Table(shares, f"each host's share of the requests at {c.last_pass:g} {c.unit}, the last passing "
+                              "level (warm-up excluded): the fleet's capacity as the routing split it"))
 
 
 def _saturation(doc: Document, a: Analysis) -> None:
@@ -87,6 +112,7 @@ def _saturation(doc: Document, a: Analysis) -> None:
     curves = by_target(sat.curve) if not sat.curve.empty else {}
     if curves:
         doc.add(*charts.curve_figures({f"{m}@{h}": c for (h, m), c in curves.items()}))
+    assert a.run.records is not None  # the section of a run with records
     t0 = float(a.run.records["t_start"].min())
     for row in sat.targets.itertuples(index=False):
         key = (row.host, row.model)
@@ -128,8 +154,7 @@ def _cold_and_thinking(doc: Document, a: Analysis) -> None:
                                                        "thinking vs first visible token"))
 
 
-def _locust(doc: Document, a: Analysis) -> None:
-    view = a.locust
+def _locust(doc: Document, view: LocustView) -> None:
     doc.add(Heading("Locust's statistics"), Text(BUCKETED_NOTE + "."),
             Table(view.entries, "Locust entries (times in seconds)"))
     doc.add(*charts.locust_figures(view.history, view.users_curve))

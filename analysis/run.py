@@ -27,8 +27,10 @@ class Run:
     """Everything one run left behind, ready for the analysis functions.
 
     ``records`` holds one row per request (schema columns, ``analysis.metrics.derive`` columns and the
-    stage columns of ``analysis.stages.assign_stages``), or ``None`` for a plain Locust run. ``notes``
-    collects data-quality remarks (missing files, dropped lines) for the report.
+    stage columns of ``analysis.stages.assign_stages``), or ``None`` for a plain Locust run. ``capacity`` is
+    ``capacity.json`` as read (a capacity search's answer; ``analysis.capacity_result.parse_capacity`` checks
+    and types it), ``None`` in other runs. ``notes`` collects data-quality remarks (missing files, dropped
+    lines) for the report.
     """
 
     name: str
@@ -36,6 +38,7 @@ class Run:
     stages: pd.DataFrame | None = None
     info: dict[str, Any] = field(default_factory=dict)
     server_metrics: pd.DataFrame | None = None
+    capacity: dict[str, Any] | None = None
     locust: LocustData = field(default_factory=LocustData)
     notes: list[str] = field(default_factory=list)
     path: Path | None = None

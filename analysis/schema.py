@@ -14,6 +14,7 @@ from typing import Any, Final, TypedDict
 
 REQUESTS_FILE: Final = "requests.csv"
 STAGES_FILE: Final = "stages.csv"
+CAPACITY_FILE: Final = "capacity.json"
 RUN_FILE: Final = "run.json"
 SERVER_METRICS_FILE: Final = "server_metrics.csv"
 
@@ -30,6 +31,19 @@ class ErrorClass(StrEnum):
     STREAM_BROKEN = "stream_broken"  # reset mid-stream, an {"error":...} line, EOF without done
     BAD_RESPONSE = "bad_response"  # unparseable body or a body missing required fields
     CANCELLED = "cancelled"  # the run stopped the request before it completed
+
+
+class FirstTokenClock(StrEnum):
+    """What timed a host's ``t_first_token`` and ``t_first_thinking`` (``run.json``: each host's
+    ``first_token_clock``)."""
+
+    KERNEL_RECEIVE = "kernel_receive"  # when the kernel received the bytes (SO_TIMESTAMPNS): plain HTTP on Linux
+    CLIENT_READ = "client_read"  # when the client read them: TLS, or a system without SO_TIMESTAMPNS
+
+
+#: llama.cpp's ``/props`` ``build_info`` of a build made without version information (xllamacpp's wheels):
+#: build 0, commit unknown. Not a version.
+LLAMACPP_UNKNOWN_BUILD: Final = "b0-unknown"
 
 
 class WorkloadKind(StrEnum):
@@ -176,10 +190,12 @@ class HostInfo(TypedDict, total=False):
     name: str
     url: str
     api: str
+    weight: float  # the host's share of requests under `routing: weighted`
     embedded: str  # "emulator" or "llamacpp" when the run started it; absent for external hosts
     settings: dict[str, Any]  # embedded server settings (slots, preset...)
     server: str  # "ollama", "llamacpp", "openai-compatible" as detected
-    version: str  # /api/version (Ollama) or /props build info (llama.cpp)
+    version: str  # /api/version (Ollama), /props build info (llama.cpp), "xllamacpp X" (embedded llama.cpp)
+    first_token_clock: str  # FirstTokenClock: what timed the first tokens from this host
     ps: list[dict[str, Any]]  # /api/ps models at start (Ollama)
 
 

@@ -52,6 +52,9 @@ def summary(a: Analysis) -> dict[str, Any]:
             "goodput": a.goodput,
             "goodput_by_level": a.goodput_by_level,
         },
+        "capacity": None if a.capacity is None else {
+            **a.capacity.to_json(), "line": a.capacity.line, "host_shares": a.capacity_shares,
+        },
         "advice": [x.to_dict() for x in a.advice],
         "notes": a.notes,
     }
@@ -71,4 +74,5 @@ def summary(a: Analysis) -> dict[str, Any]:
     if a.locust is not None:
         out["locust"] = {"note": BUCKETED_NOTE, "entries": a.locust.entries, "users_curve": a.locust.users_curve,
                          "failures": a.locust.failures}
-    return plain(out)
+    result: dict[str, Any] = plain(out)
+    return result

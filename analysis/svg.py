@@ -159,8 +159,10 @@ def _rule(rule: Rule, sx: _Scale, sy: _Scale, x0: float, x1: float, y0: float, y
         return (f'<line x1="{x0}" y1="{y:.1f}" x2="{x1}" y2="{y:.1f}" {style}/>'
                 f'<text x="{x1 - 4}" y="{y - 4:.1f}" text-anchor="end" fill="#555">{escape(rule.label)}</text>')
     x = sx(rule.value)
+    # Its label on the side with room: left of a line in the right half of the plot.
+    place = f'x="{x - 4:.1f}" text-anchor="end"' if x > (x0 + x1) / 2 else f'x="{x + 4:.1f}"'
     return (f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y1}" {style}/>'
-            f'<text x="{x + 4:.1f}" y="{y0 + 10}" fill="#555">{escape(rule.label)}</text>')
+            f'<text {place} y="{y0 + 10}" fill="#555">{escape(rule.label)}</text>')
 
 
 def _draw(series: Series, color: str, sx: _Scale, sy: _Scale) -> str:

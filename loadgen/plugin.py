@@ -26,13 +26,15 @@ from locust.rpc import Message
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, LocalRunner, MasterRunner, WorkerRunner
 
 from analysis.schema import HostInfo
+from loadgen.locust_env import SuiteOptions, options_of, runner_of
 from loadgen.run import messages
+from loadgen.run.capacity import CapacityShape
 from loadgen.run.recorder import ATTRIBUTE as RUN_ATTRIBUTE
 from loadgen.run.recorder import RunRecorder, run_of
 from loadgen.run.shape import ScenarioShape, plan
 from loadgen.run.workers import hostname_of, unreachable_hosts_warning
 from loadgen.scenario.hosts import EmulatorHost, LlamacppHost
-from loadgen.scenario.load import Steady
+from loadgen.scenario.load import Capacity, Steady
 from loadgen.scenario.scenario import HOSTS_OPTION, Scenario, ScenarioError, load_scenario
 from loadgen.servers.embedded import EmbeddedServer, EmbeddedServerError, server_argv
 from loadgen.users import LLMUser, classes_for, declared_classes, scenario_of_classes
@@ -70,6 +72,9 @@ def add_arguments(parser: LocustArgumentParser) -> None:
     group.add_argument("--api-key", default="", env_var="LOCUST_LLM_API_KEY", is_secret=True,
                        help="Bearer token sent to every host (prefer api_key_env in the scenario); never recorded. "
                             "Typed in the web UI it is used by this process only: workers read their own")
+    group.add_argument("--capacity-min", type=float, default=None, env_var="LOCUST_CAPACITY_MIN",
+                       help="A capacity search must find at least this many users (or requests/s), else the run "
+                            "exits 1 (overrides the scenario's capacity: {min: N})")
     group.add_argument("--run-id", default="", include_in_web_ui=False,
                        help="Name the run directory (default: a timestamp and the scenario's name)")
     group.add_argument("--no-report", action="store_true", default=False, include_in_web_ui=False,
@@ -112,8 +117,8 @@ class Controller:
         self.others = [c for c in environment.user_classes if not issubclass(c, LLMUser)]
 
     @property
-    def options(self) -> Any:
-        return self.environment.parsed_options
+    def options(self) -> SuiteOptions:
+        return options_of(self.environment)
 
     # -- master / local -----------------------------------------------------------------------------
 
@@ -152,8 +157,9 @@ class Controller:
         if isinstance(scenario.load, Steady) and not opts.headless and not scenario.load.duration:
             env.shape_class = None  # the web UI's own user count and spawn rate drive a steady load
         else:
-            env.shape_class = ScenarioShape(
-                plan(scenario.load, opts.num_users, opts.spawn_rate, opts.run_time or None)
+            env.shape_class = (
+                CapacityShape(scenario, gate=opts.capacity_min) if isinstance(scenario.load, Capacity)
+                else ScenarioShape(plan(scenario.load, opts.num_users, opts.spawn_rate, opts.run_time or None))
             )
             env.shape_class.runner = env.runner  # Locust sets this only for a shape given at creation
             opts.run_time = None  # our shape ends the run gracefully; Locust's timer would cut it short
@@ -181,7 +187,7 @@ class Controller:
                     server.start()
                 assert server.url is not None
                 url = server.url
-                info.update(embedded=host.embedded, settings=settings)
+                info.update({"embedded": host.embedded, "settings": settings})
             else:
                 url = host.url
             self.host_urls[host.name] = url
@@ -214,7 +220,7 @@ class Controller:
         if isinstance(env.runner, MasterRunner):
             for client_id in run.participants:
                 self._check_reach(client_id)
-            env.runner.send_message(messages.SCENARIO, message)
+            env.runner.send_message(messages.SCENARIO, message)  # type: ignore[arg-type]  # Locust: dict, not TypedDict
         else:
             self.start_node(message)
         log.info("run %s: writing %s", run.run_id, run.dir)
@@ -290,7 +296,7 @@ class Controller:
         to a flush and its final batch first send Locust's statistics too, which are otherwise reported
         only every 3 s: one connection delivers both in order, so once the master has the batch, Locust's
         tables count the same requests."""
-        runner = self.environment.runner
+        runner = runner_of(self.environment)
         if isinstance(runner, WorkerRunner) and (batch["flush_token"] or batch["final"]):
             runner._send_stats()  # the periodic report of Locust's statistics, sent now (a private method)
         runner.send_message(messages.RECORDS, batch)
@@ -314,7 +320,7 @@ def controller_of(environment: Environment) -> Controller:
 def _take_api_key(environment: Environment) -> str:
     """This node's ``--api-key``, taken out of the parsed options: Locust sends the master's options to
     every worker that joins (unencrypted, to anyone who reaches its port), and each node uses its own."""
-    options = environment.parsed_options
+    options = options_of(environment)
     key = getattr(options, "api_key", "") or ""
     if key:
         options.api_key = ""
@@ -330,7 +336,7 @@ def _fail(message: str) -> None:
 
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
     controller = controller_of(environment)
-    runner = environment.runner
+    runner = runner_of(environment)
     gevent.signal_handler(signal.SIGINT, _interrupt_main_greenlet)
     node_messages = {messages.FLUSH: _on_flush_message, messages.ROUND: _on_round_message,
                      messages.ARRIVALS: _on_arrivals_message}
@@ -345,7 +351,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
             runner.register_message(kind, handler)
     else:
         environment.events.worker_connect.add_listener(controller.on_worker_connect)
-    if environment.parsed_options.headless:
+    if options_of(environment).headless:
         # Locust installs its SIGTERM handler only after a headless shape run has ended; until then
         # SIGTERM would kill the process with the run's files half-written.
         gevent.signal_handler(signal.SIGTERM, _stop_now, environment)
@@ -357,7 +363,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         _fail(str(e))
     except EmbeddedServerError as e:
         controller.stop_servers()
-        _fail(f"{environment.parsed_options.scenario}: hosts: {e}")
+        _fail(f"{options_of(environment).scenario}: hosts: {e}")
     if environment.web_ui is not None:
         attach_web_ui(environment, controller)
 
@@ -387,20 +393,22 @@ def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
 def _interrupt_main_greenlet() -> None:
     """Ctrl-C: raise KeyboardInterrupt where Locust expects it, in the main greenlet. Python would raise
     it in whichever greenlet happened to run, often a user mid-request, and that request would be lost."""
-    gevent.get_hub().parent.throw(KeyboardInterrupt())
+    main = gevent.get_hub().parent  # the hub runs under the main greenlet
+    assert main is not None
+    main.throw(KeyboardInterrupt())
 
 
 def _stop_now(environment: Environment) -> None:
     """SIGTERM: stop at once. Requests in flight are recorded as cancelled, the run's files closed."""
     log.info("SIGTERM: stopping now; requests in flight are recorded as cancelled")
     _stop_running_test(environment)
-    environment.runner.quit()
+    runner_of(environment).quit()
 
 
 def _stop_running_test(environment: Environment) -> None:
     """Stop a test that is still running, cancelling the requests in flight on this node, so that
     ``test_stop`` records them before anything is closed (a master waits for its workers instead)."""
-    runner = environment.runner
+    runner = runner_of(environment)
     if runner.state in (STATE_SPAWNING, STATE_RUNNING):
         if not isinstance(runner, MasterRunner):
             environment.stop_timeout = 0

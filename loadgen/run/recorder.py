@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from locust.env import Environment
 from locust.runners import STATE_MISSING, STATE_RUNNING, MasterRunner
 
 from analysis.schema import REQUESTS_FILE, SERVER_METRICS_FILE, HostInfo, RunInfo, WorkerInfo
+from loadgen.locust_env import runner_of
 from loadgen.run import messages
 from loadgen.run.live import LiveStats
 from loadgen.run.locust_csv import LocustCsvFiles
@@ -31,6 +33,8 @@ from loadgen.run.workers import hostname_of
 from loadgen.scenario.options import Slo
 from loadgen.scenario.scenario import Scenario
 from loadgen.scenario.workloads import Workload
+from loadgen.servers.llamacpp import engine_version
+from loadgen.wire.client import first_token_clock
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ class RunRecorder:
         self.store = RecordStore(self.dir / REQUESTS_FILE, self.run_id)
         self.stages = StageLog(self.dir)
         self.locust_csv = LocustCsvFiles(environment, self.dir)
+        hosts = [recorded_host(host) for host in hosts]
         self.info: RunInfo = {
             "run_id": self.run_id,
             "scenario": {"name": scenario.name, "description": scenario.description,
@@ -87,6 +92,8 @@ class RunRecorder:
         self._flush_replies: dict[int, int] = {}
         self._watch = gevent.spawn(self._watch_workers) if isinstance(environment.runner, MasterRunner) else None
         self.finished = False
+        #: Called with every batch of this run's record rows as it arrives (the capacity search's probes).
+        self.row_listeners: list[Callable[[list[list[Any]]], None]] = []
         self.live = LiveStats(self.info["started_at"])
         self.sampler = ServerSampler(hosts, self.dir / SERVER_METRICS_FILE, self.live.add_samples,
                                      api_keys=api_keys or {})
@@ -99,6 +106,8 @@ class RunRecorder:
     def on_records(self, message: RecordsMessage) -> None:
         self.store.write_batch(message)
         if message["run_id"] == self.run_id:
+            for listener in self.row_listeners:
+                listener(message["rows"])
             try:
                 self.live.add_rows(message["rows"])
             except Exception:  # the view must never cost a record: the sink would resend the written batch
@@ -109,16 +118,19 @@ class RunRecorder:
     def request_flush(self) -> int:
         """Ask every worker to ship its records now; returns the token its answer will carry."""
         self._flush_token += 1
-        self.environment.runner.send_message(messages.FLUSH, {"token": self._flush_token})
+        runner_of(self.environment).send_message(messages.FLUSH, {"token": self._flush_token})
         return self._flush_token
 
-    def drained(self, token: int) -> bool:
-        """Every live node has answered flush ``token`` (or already sent its final batch) with nothing
-        left in flight."""
-        live = self.live_workers()
+    def flushed(self, token: int) -> bool:
+        """Every live node has answered flush ``token`` (or already sent its final batch): the master holds
+        every record of the requests they had finished when they were asked."""
         tallies = self.store.workers
-        answered = all(self._flush_replies.get(w) == token or (w in tallies and tallies[w].final) for w in live)
-        return answered and self.store.in_flight(live) == 0
+        return all(self._flush_replies.get(w) == token or (w in tallies and tallies[w].final)
+                   for w in self.live_workers())
+
+    def drained(self, token: int) -> bool:
+        """Flush ``token`` answered with nothing left in flight."""
+        return self.flushed(token) and self.store.in_flight(self.live_workers()) == 0
 
     def wait_drained(self, timeout: float = DRAIN_TIMEOUT_S) -> bool:
         """Flush every worker and wait until their last records have arrived (or ``timeout``)."""
@@ -143,6 +155,7 @@ class RunRecorder:
         """Note the workers that go missing. Once a newcomer that could not take part is gone, hand the
         users Locust gave it back to the run's workers (Locust itself does only with rebalancing on)."""
         runner = self.environment.runner
+        assert isinstance(runner, MasterRunner)  # only a master watches workers
         while True:
             for client in list(runner.clients.all):
                 if client.state != STATE_MISSING or client.id in self._vanished:
@@ -189,6 +202,15 @@ class RunRecorder:
                 vanished_at=self._vanished.get(client_id),
             ))
         return workers
+
+
+def recorded_host(host: HostInfo) -> HostInfo:
+    """A probed host as run.json lists it: with the clock that times its first tokens and, for an embedded
+    llama.cpp server whose build names no version, the xllamacpp wheel's."""
+    out: HostInfo = {**host, "first_token_clock": first_token_clock(host.get("url", ""))}
+    if host.get("embedded") == "llamacpp" and not host.get("version"):
+        out["version"] = engine_version()
+    return out
 
 
 def slo_thresholds(slo: Slo) -> dict[str, float]:

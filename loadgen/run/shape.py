@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from locust import LoadTestShape
+from locust.runners import Runner
 
 from loadgen.run import messages
 from loadgen.run.recorder import RunRecorder, run_of
@@ -62,6 +63,7 @@ def plan(
 def _measured(load: LoadShape, users: int | None, spawn_rate: float | None, duration: float | None) -> list[Phase]:
     if isinstance(load, Steady):
         n = users or load.users
+        assert n is not None  # a loaded scenario's steady load has its user count
         return [Phase("steady", "steady", n, spawn_rate or load.spawn_rate or n, duration or load.duration)]
     if isinstance(load, Stages):
         return [
@@ -102,6 +104,13 @@ class ScenarioShape(LoadTestShape):
         self.phases = phases
         self._reset()
 
+    @property
+    def _locust_runner(self) -> Runner:
+        """The runner this shape runs on: Locust's ``runner`` attribute, set before the first tick."""
+        if self.runner is None:
+            raise RuntimeError("the load shape has no runner yet")
+        return self.runner
+
     def _reset(self) -> None:
         self._index = -1
         self._begun = False
@@ -112,12 +121,26 @@ class ScenarioShape(LoadTestShape):
         self._drain_token: int | None = None
         self._drain_deadline = 0.0
 
+    @property
+    def peak_users(self) -> int:
+        """The most users the plan runs at once."""
+        return max(phase.users for phase in self.phases)
+
+    def describe(self) -> str:
+        """The plan in a few words: "6 users for 30 s", "4 stages of up to 8 users"."""
+        measured = [phase for phase in self.phases if phase.mode != "warmup"] or self.phases
+        if len(measured) > 1:
+            return f"{len(measured)} stages of up to {self.peak_users} users"
+        only = measured[0]
+        users = f"{only.users} user{'' if only.users == 1 else 's'}"
+        return f"{users} for {only.duration:g} s" if only.duration else users
+
     def reset_time(self) -> None:
         super().reset_time()
         self._reset()
 
     def tick(self) -> tuple[int, float] | None:
-        run = run_of(self.runner.environment)
+        run = run_of(self._locust_runner.environment)
         if run is None or run.finished:  # the first tick comes before this test's run has started
             return self.phases[0].users, self.phases[0].spawn_rate
         while self._index < len(self.phases):
@@ -149,13 +172,13 @@ class ScenarioShape(LoadTestShape):
             self._round_id += 1
             self._gate_open = not phase.is_round
             message = messages.RoundMessage(round_id=self._round_id, label=phase.label, open_all=self._gate_open)
-            self.runner.send_message(messages.ROUND, message)
+            self._locust_runner.send_message(messages.ROUND, message)
         if phase.rate is not None:
             self._send_rate(run, phase.rate)
 
     def _send_rate(self, run: RunRecorder, rate: float) -> None:
         share = rate / max(1, len(run.live_workers()))
-        self.runner.send_message(messages.ARRIVALS, messages.ArrivalsMessage(rate=share))
+        self._locust_runner.send_message(messages.ARRIVALS, messages.ArrivalsMessage(rate=share))
 
     def _phase_over(self, run: RunRecorder) -> bool:
         phase = self.phases[self._index]
@@ -169,7 +192,7 @@ class ScenarioShape(LoadTestShape):
             if any(p.rate is not None for p in self.phases):
                 self._send_rate(run, 0.0)
             run.stages.begin("drain", "drain", 0)
-            self._drain_deadline = time.monotonic() + (self.runner.environment.stop_timeout or 0) + 60
+            self._drain_deadline = time.monotonic() + (self._locust_runner.environment.stop_timeout or 0) + 60
         if self.get_current_user_count() > 0 and time.monotonic() < self._drain_deadline:
             return 0, DRAIN_RATE
         if self._drain_token is None:

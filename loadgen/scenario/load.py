@@ -4,23 +4,24 @@ implements the behaviour of each shape.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, StrictInt, Tag, model_validator
 
 from loadgen.scenario.errors import FieldProblem
-from loadgen.scenario.spec import Spec, int_between, positive_number, tagged_union
-from loadgen.scenario.units import duration_field, format_duration
+from loadgen.scenario.spec import Spec, positive_up_to, tagged_union, within
+from loadgen.scenario.units import Duration, PositiveDuration, format_duration
 
 MAX_USERS = 100_000
-Users = int_between(1, MAX_USERS)
-SpawnRate = positive_number(MAX_USERS)  # users started per second; None = all at once
+Users = Annotated[StrictInt, within(1, MAX_USERS)]
+SpawnRate = Annotated[float, positive_up_to(MAX_USERS)]  # users started per second; None = all at once
+Rate = Annotated[float, positive_up_to(1e6)]  # requests per second
 Levels = Annotated[tuple[Users, ...], Field(min_length=1, max_length=1000)]
 
 
 class _Shape(Spec):
-    stop_timeout: duration_field() = 120.0  # how long in-flight work may finish once the run ends
-    warmup: int_between(0, 10_000) = 0  # requests sent at once before the plan, recorded as warm-up
+    stop_timeout: Duration = 120.0  # how long in-flight work may finish once the run ends
+    warmup: Annotated[StrictInt, within(0, 10_000)] = 0  # requests sent at once before the plan, recorded as warm-up
 
 
 class Steady(_Shape):
@@ -29,12 +30,12 @@ class Steady(_Shape):
     shape: Literal["steady"] = "steady"
     users: Users | None = None  # None as written: one per weighted workload plus the fixed counts
     spawn_rate: SpawnRate | None = None
-    duration: duration_field(positive=True) | None = None
+    duration: PositiveDuration | None = None
 
 
 class Stage(Spec):
-    users: int_between(0, MAX_USERS)
-    duration: duration_field(positive=True)
+    users: Annotated[StrictInt, within(0, MAX_USERS)]
+    duration: PositiveDuration
     spawn_rate: SpawnRate | None = None
 
 
@@ -51,9 +52,9 @@ class Sweep(_Shape):
 
     shape: Literal["sweep"] = "sweep"
     levels: Levels
-    level_duration: duration_field(positive=True) | None = None
-    level_requests: int_between(1, 10_000_000) | None = None
-    settle: duration_field() = 0.0  # warm-up at the start of each level
+    level_duration: PositiveDuration | None = None
+    level_requests: Annotated[StrictInt, within(1, 10_000_000)] | None = None
+    settle: Duration = 0.0  # warm-up at the start of each level
     spawn_rate: SpawnRate | None = None
 
     @model_validator(mode="after")
@@ -76,12 +77,12 @@ class Rounds(_Shape):
 
     shape: Literal["rounds"] = "rounds"
     levels: Levels
-    rounds: int_between(1, 10_000) = 3
+    rounds: Annotated[StrictInt, within(1, 10_000)] = 3
 
 
 class ArrivalStage(Spec):
-    rate: positive_number(1e6)  # requests per second
-    duration: duration_field(positive=True)
+    rate: Rate  # requests per second
+    duration: PositiveDuration
 
 
 class Arrivals(_Shape):
@@ -102,9 +103,9 @@ class Arrivals(_Shape):
 class Burst(Spec):
     """A burst sized to a server's capacity: every slot, the whole queue, and a margin past it."""
 
-    slots: int_between(1, 4096)
-    max_queue: int_between(0, 1_000_000)
-    margin: int_between(0, 1_000_000) = 16
+    slots: Annotated[StrictInt, within(1, 4096)]
+    max_queue: Annotated[StrictInt, within(0, 1_000_000)]
+    margin: Annotated[StrictInt, within(0, 1_000_000)] = 16
 
 
 class Probe(_Shape):
@@ -112,7 +113,7 @@ class Probe(_Shape):
 
     shape: Literal["probe"] = "probe"
     burst: Annotated[
-        Annotated[int_between(1, 1_000_000), Tag("<count>")] | Annotated[Burst, Tag("<parts>")],
+        Annotated[StrictInt, within(1, 1_000_000), Tag("<count>")] | Annotated[Burst, Tag("<parts>")],
         Discriminator(lambda value: "<parts>" if isinstance(value, (dict, Burst)) else "<count>"),
     ]
 
@@ -123,12 +124,58 @@ class Probe(_Shape):
         return burst if isinstance(burst, int) else burst.slots + burst.max_queue + burst.margin
 
 
-SHAPES: dict[str, Any] = {
+class Capacity(_Shape):
+    """A search for the most load the SLOs hold: closed-loop users of the workload mix (or, with
+    ``max_rate``, open-loop arrivals), raised by ``growth`` from ``start`` until a probe fails, then
+    bisected between the last pass and the first fail down to one user (or ``rate_precision``)."""
+
+    shape: Literal["capacity"] = "capacity"
+    start: Users = 1
+    max_users: Users = 64  # the bound in users; in arrivals mode, the pool of users serving arrivals
+    growth: Annotated[float, Field(strict=True, gt=1, le=16)] = 2.0
+    probe_duration: PositiveDuration = 30.0  # at least this long per probe...
+    min_requests: Annotated[StrictInt, within(1, 1_000_000)] = 30  # ...and at least this many measured requests
+    settle: Duration = 5.0  # the start of each probe, excluded as warm-up
+    max_duration: PositiveDuration = 1800.0  # the whole search's time limit
+    confidence: Annotated[float, Field(strict=True, ge=0.5, le=0.999)] = 0.9
+    start_rate: Rate | None = None  # arrivals mode: first rate (requests/s; default 1)
+    max_rate: Rate | None = None  # arrivals mode: the bound
+    rate_precision: Rate | None = None  # arrivals mode: bisect until this close (default 10%)
+    process: Literal["poisson", "constant"] = "poisson"
+
+    @property
+    def by_rate(self) -> bool:
+        return self.max_rate is not None
+
+    @model_validator(mode="after")
+    def _check(self) -> Capacity:
+        if self.start > self.max_users and not self.by_rate:
+            raise FieldProblem(f"must be at most max_users ({self.max_users}), got {self.start}", "start")
+        if self.settle >= self.probe_duration:
+            raise FieldProblem(f"must be shorter than probe_duration ({format_duration(self.probe_duration)}), "
+                               f"got {format_duration(self.settle)}", "settle")
+        if not self.by_rate:
+            for key in ("start_rate", "rate_precision"):
+                if getattr(self, key) is not None:
+                    raise FieldProblem("applies to a search over arrival rates: set max_rate too", key)
+        elif self.start_rate is not None and self.max_rate is not None and self.start_rate > self.max_rate:
+            raise FieldProblem(f"must be at most max_rate ({self.max_rate:g}), got {self.start_rate:g}", "start_rate")
+        if self.warmup and self.by_rate:
+            raise FieldProblem("open-loop arrivals take no warm-up round: each probe's settle time is its warm-up",
+                               "warmup")
+        return self
+
+
+SHAPES: dict[str, type[_Shape]] = {
     "steady": Steady,
     "stages": Stages,
     "sweep": Sweep,
     "rounds": Rounds,
     "arrivals": Arrivals,
     "probe": Probe,
+    "capacity": Capacity,
 }
-LoadShape = tagged_union("shape", SHAPES, what="load shape", infer=lambda data: "steady")
+if TYPE_CHECKING:  # what a type checker sees; at run time, the tagged union of the same members validates
+    LoadShape = Steady | Stages | Sweep | Rounds | Arrivals | Probe | Capacity
+else:
+    LoadShape = tagged_union("shape", SHAPES, what="load shape", infer=lambda data: "steady")

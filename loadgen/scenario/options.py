@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, StrictBool, StrictInt, field_validator
 
 from loadgen.scenario.errors import FieldProblem, show
-from loadgen.scenario.spec import SECRET_KEYS, Spec, int_between
-from loadgen.scenario.units import HOUR, Fraction, KeepAlive, duration_field
+from loadgen.scenario.spec import SECRET_KEYS, Spec, within
+from loadgen.scenario.units import HOUR, Fraction, KeepAlive, PositiveDuration, duration_in
 
 THINK_LEVELS = ("low", "medium", "high", "max")
 _JSON_SCALARS = (str, int, float, bool, type(None))
@@ -61,12 +61,12 @@ class Options(Spec):
     num_predict: StrictInt | None = None  # -1 = unbounded
     temperature: Annotated[float, Field(strict=True, ge=0, le=2)] | None = None
     seed: Annotated[StrictInt | Literal["per_request"] | None, BeforeValidator(_check_seed)] = None
-    num_ctx: int_between(1, 10_000_000) | None = None
+    num_ctx: Annotated[StrictInt, within(1, 10_000_000)] | None = None
     keep_alive: KeepAlive | None = None
     think: Annotated[StrictBool | Literal["low", "medium", "high", "max"] | None, BeforeValidator(_check_think)] = None
     stream: StrictBool | None = None
-    timeout: duration_field(hi=24 * HOUR, positive=True) | None = None
-    connect_timeout: duration_field(hi=HOUR, positive=True) | None = None
+    timeout: Annotated[float, duration_in(hi=24 * HOUR, positive=True)] | None = None
+    connect_timeout: Annotated[float, duration_in(hi=HOUR, positive=True)] | None = None
     extra: dict[str, Any] = {}
 
     @field_validator("num_predict")
@@ -100,11 +100,16 @@ DEFAULT_OPTIONS = Options(stream=True, timeout=300.0, connect_timeout=10.0)
 class Slo(Spec):
     """Service-level objectives: a run fails its SLO when a measured value exceeds its threshold."""
 
-    e2e_p95: duration_field(positive=True) | None = None
-    ttft_p95: duration_field(positive=True) | None = None
-    slot_wait_p95: duration_field(positive=True) | None = None
-    tpot_p95: duration_field(positive=True) | None = None
+    e2e_p95: PositiveDuration | None = None
+    ttft_p95: PositiveDuration | None = None
+    slot_wait_p95: PositiveDuration | None = None
+    tpot_p95: PositiveDuration | None = None
     error_rate: Fraction | None = None
+
+    @property
+    def is_set(self) -> bool:
+        """Any threshold set."""
+        return any(value is not None for _, value in self)
 
     def merged(self, over: Slo) -> Slo:
         """These thresholds with every threshold that ``over`` sets laid on top."""

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, ValidationInfo, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, ValidationError, ValidationInfo, model_validator
 
 from loadgen.scenario.errors import (
     FieldProblem,
-    ScenarioError,
     did_you_mean,
     first_problem,
     format_path,
@@ -29,10 +28,13 @@ from loadgen.scenario.errors import (
     problems_from,
     show,
 )
-from loadgen.scenario.hosts import HOST, Host, HostPatch, LlamacppHost, Models
-from loadgen.scenario.load import LoadShape, Rounds, Steady, Sweep
+from loadgen.scenario.errors import (
+    ScenarioError as ScenarioError,  # re-exported: the loader's callers import it from here
+)
+from loadgen.scenario.hosts import HOST, EmulatorHost, Host, HostPatch, LlamacppHost, Models
+from loadgen.scenario.load import Capacity, LoadShape, Rounds, Steady, Sweep
 from loadgen.scenario.options import DEFAULT_OPTIONS, Options, Slo
-from loadgen.scenario.spec import Name, Spec, check_model_name, from_payload, unique_names
+from loadgen.scenario.spec import Name, Spec, check_model_name, from_payload, positive_up_to, unique_names
 from loadgen.scenario.workloads import Workload, models_from_sugar
 from loadgen.scenario.yaml_source import Mark, YamlSyntaxError, parse_yaml
 
@@ -52,6 +54,12 @@ class Variant(Spec):
     hosts: Annotated[dict[str, HostPatch], Field(min_length=1)]
 
 
+class CapacityGate(Spec):
+    """What a capacity search must find for the run to pass (exit code 1 otherwise): a CI gate."""
+
+    min: Annotated[float, positive_up_to(1e6)]  # users (or requests/s, for a search over arrival rates)
+
+
 class Source(Spec):
     """The file a scenario was loaded from, its text as read, and the SHA-256 of its bytes."""
 
@@ -68,14 +76,13 @@ class Scenario(Spec):
     description: Annotated[str, Field(strict=True)] = ""
     api: Api = "ollama"
     models: Models | None = None
-    hosts: Annotated[tuple[Host, ...], Field(min_length=1, max_length=1000)] = (
-        {"name": "emulator", "embedded": "emulator"},
-    )
+    hosts: Annotated[tuple[Host, ...], Field(min_length=1, max_length=1000)] = (EmulatorHost(name="emulator"),)
     routing: Routing = "sticky"
     options: Options = Options()
     workloads: Annotated[tuple[Workload, ...], Field(min_length=1, max_length=1000)]
-    load: LoadShape = {}
+    load: LoadShape = Steady()
     slo: Slo = Slo()
+    capacity: CapacityGate | None = None
     variants: tuple[Variant, ...] = ()
     variant: Name | None = None  # set by with_variant
     source: Source | None = None  # set by load_scenario
@@ -101,7 +108,7 @@ class Scenario(Spec):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _resolve(cls, data: Any, handler: Any, info: ValidationInfo) -> Scenario:
+    def _resolve(cls, data: Any, handler: ModelWrapValidatorHandler[Scenario], info: ValidationInfo) -> Scenario:
         scenario = handler(data)
         if from_payload(info) or isinstance(data, Scenario):
             return scenario
@@ -124,6 +131,7 @@ class Scenario(Spec):
                     raise FieldProblem(
                         f"no host serves model {model!r} (check the hosts' models lists)", "workloads", index, "models"
                     )
+        self._check_capacity()
         hosts = {host.name: host for host in self.hosts}
         for index, variant in enumerate(self.variants):
             for name, patch in variant.hosts.items():
@@ -134,14 +142,28 @@ class Scenario(Spec):
                     )
                 patch.apply(hosts[name], *where)
 
+    def _check_capacity(self) -> None:
+        """A capacity search needs a threshold to hold; a capacity gate needs a search."""
+        if not isinstance(self.load, Capacity):
+            if self.capacity is not None:
+                raise FieldProblem("a capacity gate needs a capacity search: load: {shape: capacity, ...}",
+                                   "capacity")
+            return
+        if not any(slo.is_set for slo in (self.slo, *(workload.slo for workload in self.workloads))):
+            raise FieldProblem("a capacity search needs an SLO to hold: add slo: {e2e_p95: 20s} (or ttft_p95, "
+                               "slot_wait_p95, tpot_p95, error_rate) at the top or on a workload", "load", "shape")
+
     def _with_defaults_resolved(self) -> Scenario:
         options = DEFAULT_OPTIONS.merged(self.options)
+        # A capacity search scales the whole mix: a workload's fixed users count as its weight.
+        searched = isinstance(self.load, Capacity)
         workloads = tuple(
             workload.model_copy(
                 update={
                     "models": workload.models or self.models,
                     "options": options.merged(workload.options),
                     "slo": self.slo.merged(workload.slo),
+                    **({"weight": float(workload.users), "users": None} if searched and workload.users else {}),
                 }
             )
             for workload in self.workloads
@@ -173,7 +195,11 @@ class Scenario(Spec):
         if not entries:
             raise ScenarioError.single(HOSTS_OPTION, "is empty: give URL[,URL...] or name=URL[,name=URL...]")
         named = all("=" in entry and "://" not in entry.split("=", 1)[0] for entry in entries)
-        pairs = [entry.split("=", 1) for entry in entries] if named else [[None, entry] for entry in entries]
+        pairs: list[tuple[str | None, str]] = (
+            [(name, url) for name, _, url in (entry.partition("=") for entry in entries)]
+            if named
+            else [(None, entry) for entry in entries]
+        )
         hosts = {host.name: host for host in self.hosts}
         if named:
             unknown = [name for name, _ in pairs if name not in hosts]
@@ -251,7 +277,7 @@ def _check_user_counts(load: Any, fixed: int, weighted: int) -> None:
         return
     need = fixed + (1 if weighted else 0)
     why = f"{fixed} fixed user{'s' if fixed > 1 else ''}" + (" plus one for the weighted workloads" if weighted else "")
-    if isinstance(load, Steady) and load.users < need:
+    if isinstance(load, Steady) and load.users is not None and load.users < need:
         raise FieldProblem(f"must be at least {need} ({why}), got {load.users}", "load", "users")
     if isinstance(load, (Sweep, Rounds)):
         for index, level in enumerate(load.levels):

@@ -19,7 +19,7 @@ from locust.env import Environment
 
 from analysis.schema import Api
 from loadgen.run.records import RecordSink
-from loadgen.scenario.load import Arrivals, Probe, Rounds
+from loadgen.scenario.load import Arrivals, Capacity, Probe, Rounds
 from loadgen.scenario.options import Options
 from loadgen.scenario.prompts import Prompt
 from loadgen.scenario.scenario import Scenario
@@ -73,6 +73,7 @@ class Node:
 
     def connection(self, target: Target, options: Options) -> HostConnection:
         """The keep-alive pool to ``target`` with the workload's timeouts."""
+        assert options.connect_timeout is not None and options.timeout is not None  # DEFAULT_OPTIONS sets both
         key = (target.name, options.connect_timeout, options.timeout)
         conn = self._connections.get(key)
         if conn is None:
@@ -150,7 +151,7 @@ def pacer_for(scenario: Scenario, rng: random.Random) -> Pacer:
     load = scenario.load
     if isinstance(load, (Rounds, Probe)) or load.warmup:
         return RoundGate()
-    if isinstance(load, Arrivals):
+    if isinstance(load, Arrivals) or (isinstance(load, Capacity) and load.by_rate):
         return ArrivalStream(load.process, rng)
     return ClosedLoop()
 

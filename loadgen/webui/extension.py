@@ -11,7 +11,9 @@ and the files beside the scenario locust started with); starting a test loads th
 variant and hosts override first, and refuses a bad one with the loader's message. The API key is a
 masked field that the page always shows empty; a typed key is taken out of the submission before Locust
 sees it (Locust would keep it in the options it sends every worker) and is used by this process only
-(``docs/reliability.md``).
+(``docs/reliability.md``). Locust's own fields show the loaded scenario: its hosts in the Host field
+(shown only: the hosts field overrides them) and its users; when the scenario's plan decides the users,
+Locust's shape handling greys the user count, ramp-up and run time out.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from functools import wraps
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from flask import Blueprint, Response, jsonify, make_response, request, send_file
 from locust.env import Environment
@@ -33,16 +35,20 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner
 from werkzeug.datastructures import ImmutableMultiDict
 
 from analysis.schema import REQUESTS_FILE, RUN_FILE, SERVER_METRICS_FILE, STAGES_FILE
+from loadgen.run.capacity import CapacityShape
 from loadgen.run.live import TABLE_COLUMNS
 from loadgen.run.recorder import run_of
+from loadgen.run.shape import ScenarioShape, plan
 from loadgen.scenario.scenario import ScenarioError
 from loadgen.servers.embedded import EmbeddedServerError
-
-if TYPE_CHECKING:
-    from loadgen.plugin import Controller
+from loadgen.webui.controller import Controller
 
 TAB: Final = "llm"
-SCENARIOS_DIR: Final = Path(__file__).resolve().parents[1] / "scenarios"
+#: The capacity search's tab: one row per probe, the running one and the answer.
+CAPACITY_TAB: Final = "llm_capacity"
+CAPACITY_COLUMNS: Final = (("probe", "Probe"), ("level", "Load"), ("verdict", "Verdict"),
+                           ("limiting", "Limiting SLO"), ("note", "Note"))
+SCENARIOS_DIR: Final = Path(__file__).resolve().parents[2] / "scenarios"  # loadgen/webui/ -> the repository
 RUN_FILES: Final = (REQUESTS_FILE, SERVER_METRICS_FILE, STAGES_FILE, RUN_FILE)
 REPORT_TIMEOUT_S: Final = 300.0
 #: The options a form submission may change that decide what the next run loads.
@@ -52,6 +58,8 @@ SCENARIO_OPTIONS: Final = ("scenario", "variant", "hosts")
 PLAN_OPTIONS: Final = ("num_users", "spawn_rate")
 #: The start form's masked ``--api-key`` field.
 KEY_FIELD: Final = "api_key"
+#: Locust's Host field: it shows a scenario's hosts, but only ``--hosts`` changes them.
+HOST_FIELD: Final = "host"
 
 
 class ScenarioChoices(list[str]):
@@ -96,8 +104,9 @@ def attach(environment: Environment, controller: Controller) -> None:
     plan_options = {name: getattr(controller.options, name) for name in PLAN_OPTIONS}
     own_key = controller.api_key
     ui.template_args.update(
-        extended_tabs=[{"title": "LLM", "key": TAB}],
-        extended_tables=[{"key": TAB, "structure": [{"key": k, "title": t} for k, t in TABLE_COLUMNS]}],
+        extended_tabs=[{"title": "LLM", "key": TAB}, {"title": "LLM capacity", "key": CAPACITY_TAB}],
+        extended_tables=[{"key": TAB, "structure": [{"key": k, "title": t} for k, t in TABLE_COLUMNS]},
+                         {"key": CAPACITY_TAB, "structure": [{"key": k, "title": t} for k, t in CAPACITY_COLUMNS]}],
         extended_csv_files=[
             {"href": "./llm/chart", "title": "LLM live chart (tok/s, busy sequences, slots)"},
             {"href": "./llm/run/requests.csv", "title": "LLM requests.csv of the current or last run"},
@@ -116,6 +125,10 @@ def attach(environment: Environment, controller: Controller) -> None:
         if "scenario" in form:
             current = controller.options.scenario
             form["scenario"].update(choices=scenario_choices(start_scenario, current), default_value=current)
+            if isinstance(environment.shape_class, ScenarioShape) and controller.scenario is not None:
+                form["scenario"]["help_text"] = (f"loaded: {controller.scenario.name}, whose own plan decides the "
+                                                 f"users, not the fields above: {environment.shape_class.describe()}")
+        ui.template_args.update(_scenario_fields(environment, controller))
 
     ui.update_template_args = update_start_form  # type: ignore[method-assign]
 
@@ -124,6 +137,8 @@ def attach(environment: Environment, controller: Controller) -> None:
     @ui.auth_required_if_enabled
     @wraps(swarm)
     def swarm_with_scenario() -> Any:
+        if controller.options.scenario:
+            _take_field(HOST_FIELD)  # shown, not used: it would override other user classes' hosts
         return (
             _use_typed_api_key(environment, controller, own_key)
             or _load_picked_scenario(environment, controller, start_scenario, plan_options)
@@ -136,17 +151,47 @@ def attach(environment: Environment, controller: Controller) -> None:
     def add_llm_table(response: Response) -> Response:
         if request.endpoint == "locust.request_stats" and response.is_json:
             data = response.get_json()
-            data["extended_stats"] = [{"key": TAB, "data": _table(environment)}]
+            data["extended_stats"] = [{"key": TAB, "data": _table(environment)},
+                                      {"key": CAPACITY_TAB, "data": _capacity_table(environment)}]
             response.set_data(json.dumps(data))
         return response
 
     app.register_blueprint(_routes(environment, ui.auth_required_if_enabled),
-                              url_prefix=environment.parsed_options.web_base_path or None)
+                              url_prefix=controller.options.web_base_path or None)
 
 
 def _table(environment: Environment) -> list[dict[str, str]]:
     run = run_of(environment)
     return run.live.table(time.time()) if run is not None else []
+
+
+def _capacity_table(environment: Environment) -> list[dict[str, str]]:
+    shape = environment.shape_class
+    return shape.progress() if isinstance(shape, CapacityShape) else []
+
+
+def _scenario_fields(environment: Environment, controller: Controller) -> dict[str, Any]:
+    """Locust's start-form fields as the loaded scenario fills them: its hosts (a ``--scenario`` run's; a
+    locustfile's own classes keep Locust's ``-H``) and its users. A plan that decides the users itself has
+    them greyed out, as Locust does for a load shape."""
+    fields: dict[str, Any] = {}
+    if controller.options.scenario and controller.host_urls:
+        fields.update(host=",".join(controller.host_urls.values()), missing_host_warning=False,
+                      override_host_warning=False)
+    shape = environment.shape_class
+    if isinstance(shape, ScenarioShape):
+        fields.update(num_users=shape.peak_users, spawn_rate=shape.phases[0].spawn_rate, hide_common_options=True)
+    elif controller.scenario is not None:  # a steady load that the form's users drive
+        steady = plan(controller.scenario.load, controller.options.num_users, controller.options.spawn_rate)[-1]
+        fields.update(num_users=steady.users, spawn_rate=steady.spawn_rate)
+    return fields
+
+
+def _take_field(name: str) -> str:
+    """Take a field out of the form submission (Locust never sees it); its value, "" when absent."""
+    value = request.form.get(name, "")
+    request.form = ImmutableMultiDict([(k, v) for k, v in request.form.items(multi=True) if k != name])
+    return value
 
 
 def _refusal(environment: Environment, message: str) -> Response:
@@ -158,8 +203,7 @@ def _use_typed_api_key(environment: Environment, controller: Controller, own_key
     """Take the key typed in the form out of the submission and make it this process's key (an empty field
     goes back to ``own_key``, the one it started with). A master refuses a typed key: its workers send the
     requests, and each reads its own key from its environment."""
-    typed = request.form.get(KEY_FIELD, "")
-    request.form = ImmutableMultiDict([(k, v) for k, v in request.form.items(multi=True) if k != KEY_FIELD])
+    typed = _take_field(KEY_FIELD)
     if typed and isinstance(environment.runner, MasterRunner):
         return _refusal(environment, "an API key typed here would reach only the master, not the workers that "
                                      "send the requests: set LOCUST_LLM_API_KEY (or the hosts' api_key_env) in "
@@ -173,6 +217,7 @@ def _load_picked_scenario(environment: Environment, controller: Controller, star
     """Before a test starts from the form: load the scenario, variant and hosts it names (planned with
     ``plan_options``); a refusal if they do not load. A submission while a test runs only changes its
     user count and is left alone."""
+    assert environment.runner is not None  # the web UI starts after the runner
     if environment.runner.state in (STATE_SPAWNING, STATE_RUNNING):
         return None
     options = controller.options
