@@ -39,7 +39,7 @@ TARGETS: dict[str, dict[str, Any]] = {
                           "settings": {"preset": "m1", "num_parallel": 2, "speed": 10}}},
     # The base model has no chat template: plain completions.
     "llamacpp": {"api": "openai", "model": "gemma3-270m", "num_predict": 16, "endpoint": "generate",
-                 "host": {"name": "llamacpp", "embedded": "llamacpp", "settings": {"slots": 2}}},
+                 "host": {"name": "llamacpp", "embedded": "llamacpp", "settings": {"slots": 2, "threads": 1}}},
 }
 
 
