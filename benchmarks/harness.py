@@ -86,9 +86,10 @@ def emulator_flags(slots: int, tps: float, trace: Path | None = None) -> list[st
     return flags + (["--trace-file", str(trace)] if trace else [])
 
 
-def start_llamacpp(slots: int) -> Server:
-    """The real llama.cpp server (Gemma 3 270M, the ``[real]`` extra) with ``slots`` slots on 2 threads."""
-    return start_server([sys.executable, "-m", "loadgen.servers.llamacpp", "--port", "0", "--slots", str(slots)])
+def start_llamacpp(slots: int, threads: int = 2) -> Server:
+    """The real llama.cpp server (Gemma 3 270M, the ``[real]`` extra) with ``slots`` slots on ``threads`` threads."""
+    return start_server([sys.executable, "-m", "loadgen.servers.llamacpp", "--port", "0", "--slots", str(slots),
+                         "--threads", str(threads)])  # fmt: skip
 
 
 # --- CPU from /proc -------------------------------------------------------------------------------
@@ -174,6 +175,7 @@ class Request:
     t_end: float
     output_tokens: int
     error: str  # empty when it succeeded; "cancelled" when the run ended it
+    prompt_tokens: int | None = None  # the server's count (its ``usage``), where the tool recorded it
 
     @property
     def ok(self) -> bool:
@@ -185,7 +187,9 @@ def read_records(path: Path) -> list[Request]:
     with path.open(newline="", encoding="utf-8") as f:
         return [Request(f"{r['session_id']}/{r['step']}", float(r["t_start"]),
                         float(r["t_first_token"]) if r["t_first_token"] else None, float(r["t_end"]),
-                        int(r["output_tokens"] or 0), r["error"]) for r in csv.DictReader(f)]  # fmt: skip
+                        int(r["output_tokens"] or 0), r["error"],
+                        int(r["prompt_tokens"]) if r["prompt_tokens"] else None)
+                for r in csv.DictReader(f)]  # fmt: skip
 
 
 def read_trace(path: Path) -> list[dict[str, Any]]:
@@ -211,6 +215,19 @@ def window_rates(requests: Iterable[Request], begin: float, end: float) -> tuple
             tokens += r.output_tokens
     span = end - begin
     return busy / span, completed / span, tokens / span
+
+
+def idle_gaps(requests: Iterable[Request], streams: int, begin: float, end: float) -> list[float]:
+    """For a closed loop of ``streams`` streams without think time: the idle time (seconds) between a
+    request's end and its stream's next send, for the sends within ``[begin, end)``.
+
+    Needs no stream identity: after the first ``streams`` sends, every send follows one end, so the k-th
+    end (in time) is paired with the (k + streams)-th send. Any pairing of the same sends with the same
+    ends has the same sum, so the mean is the one a per-stream pairing gives; the pairing in time order
+    also never pairs a send with a later end."""
+    starts = sorted(r.t_start for r in requests)
+    ends = sorted(r.t_end for r in requests)
+    return [start - ended for start, ended in zip(starts[streams:], ends, strict=False) if begin <= start < end]
 
 
 def trace_by_id(trace: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:

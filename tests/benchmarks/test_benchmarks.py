@@ -159,7 +159,7 @@ def test_peer_runs_ours_and_the_http_tools_and_says_what_it_skipped(tmp_path: Pa
     output = run("peer.py", "--emulator-levels", "2", "--llamacpp-levels", "", "--ramp", "1",
                  "--window", str(PEER_WINDOW), "--raw-concurrency", "4", "--tps", "100",
                  "--guidellm", str(no_guidellm))  # fmt: skip
-    streaming, raw = tables(output)
+    streaming, explained, raw = tables(output)
     assert [(r["target"], r["streams"], r["tool"]) for r in streaming] == [("emulator", "2", "ours")]
     (ours,) = streaming
     # answers are the emulator's natural 30-50 tokens cut at max_tokens: 30 to 40
@@ -168,6 +168,8 @@ def test_peer_runs_ours_and_the_http_tools_and_says_what_it_skipped(tmp_path: Pa
     # the emulator writes the first chunk after it received the request: the error is part of the TTFT
     assert number(ours["TTFT error p50"]) <= number(ours["TTFT p50"]), ours
     assert f"GuideLLM skipped: {no_guidellm} not found" in output
+    assert [(r["target"], r["streams"], r["tool"]) for r in explained] == [("emulator", "2", "ours")]
+    check_explained_row(explained[0], 2)
 
     tools = {r["tool"]: r for r in raw}
     assert set(tools) == {"ours (1 worker process)", "hey", "wrk", "ab"}
@@ -189,11 +191,41 @@ def test_peer_runs_ours_and_the_http_tools_and_says_what_it_skipped(tmp_path: Pa
 def test_peer_runs_guidellm_side_by_side() -> None:
     output = run("peer.py", "--emulator-levels", "2", "--llamacpp-levels", "", "--ramp", "1", "--window", "4",
                  "--raw-concurrency", "2", "--tps", "100", timeout=400)  # fmt: skip
-    streaming = tables(output)[0]
+    streaming, explained = tables(output)[:2]
     assert [r["tool"] for r in streaming] == ["ours", "guidellm"]
     for row in streaming:  # both tools' rates come from their own records, over the same answers
         assert number(row["req/s"]) > 0, row
         assert overlaps(ratio(row["output tok/s"], row["req/s"]), ANSWER_TOKENS[0], PEER_TOKENS), row
+    assert [r["tool"] for r in explained] == ["ours", "guidellm"]
+    for row in explained:
+        check_explained_row(row, 2)
+    # the same prompt file: the emulator counts the same prompt tokens for both, within the prompts' spread
+    ours, theirs = explained
+    # a closed loop is only as closed as the time between a stream's end and its next send: ours sends the next
+    # request in the same greenlet, the peer hands it over between processes (0.3 against 6-10 ms when measured)
+    assert number(ours["idle between a stream's requests"]) <= number(theirs["idle between a stream's requests"])
+    assert overlaps(ratio(theirs["prompt tokens"], ours["prompt tokens"]), 0.9, 1.1), explained
+    # and the ratio line divides the figures printed in the table
+    line = next(line for line in output.splitlines() if line.startswith("- emulator, 2 streams, GuideLLM / ours: "))
+    printed = float(line.split("in flight / latency ")[1].split(",")[0])
+    expected = ratio(theirs["in flight / latency (req/s)"], ours["in flight / latency (req/s)"])
+    assert expected[0] - 0.005 <= printed <= expected[1] + 0.005, (line, explained)
+
+
+def check_explained_row(row: dict[str, str], streams: int) -> None:
+    """One row of what a tool sent and kept in flight against the emulator, checked against the load."""
+    # the emulator's answers, cut at max_tokens
+    assert overlaps(bounds(row["output tokens"]), ANSWER_TOKENS[0], PEER_TOKENS), row
+    assert number(row["prompt tokens"]) > 0, row
+    # a closed loop of N streams, all started before the window: never more than N in flight, nearly N all the time
+    assert 0.75 * streams <= number(row["requests in flight"]) <= streams + 0.005, row
+    assert number(row["idle between a stream's requests"]) >= 0, row
+    # Little's law column: the ratio of the two figures printed beside it
+    little = ratio(row["requests in flight"], row["latency"])
+    assert overlaps(little, *bounds(row["in flight / latency (req/s)"])), row
+    # no llama.cpp here: the server's figures are not made up
+    for column in ("slots busy per step", "decode step", "prompt time per request", "decode time per request"):
+        assert row[column] == "n/a", row
 
 
 # --- hot_paths.py -----------------------------------------------------------------------------------------
