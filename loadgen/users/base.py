@@ -88,6 +88,7 @@ class LLMUser(User):
 
     def pick_model(self) -> str:
         models = self.workload.models
+        assert models is not None  # a loaded scenario's workloads have theirs
         return models[0] if len(models) == 1 else self.rng.choice(models)
 
     # -- pacing -------------------------------------------------------------------------------------
@@ -106,6 +107,19 @@ class LLMUser(User):
         if self._state == LOCUST_STATE_STOPPING:
             raise StopUser()
 
+    def stop(self, force: bool = False) -> bool:
+        """Stop this user (Locust's ``User.stop``). Locust kills a waiting user, but the kill only lands on
+        the event loop's next turn: a user whose wait ended meanwhile (its think time or tool latency due in
+        the same turn) would wake, send its next request and have that killed, recorded as ``cancelled``
+        though the stop was graceful. So a waiting user is marked stopping first: whichever comes first,
+        the kill or its wake-up (``stop_if_stopping`` after every wait), it ends before another request."""
+        if not force and self._state == LOCUST_STATE_WAITING:
+            self._state = LOCUST_STATE_STOPPING
+            assert self._greenlet is not None  # a waiting user runs in its greenlet
+            self._group.killone(self._greenlet)
+            return True
+        return super().stop(force)
+
     # -- one request --------------------------------------------------------------------------------
 
     def send(
@@ -121,6 +135,7 @@ class LLMUser(User):
         wl, node = self.workload, self.node
         sampling = sampling_for(wl.options, session_id, step)
         stream = wl.options.stream
+        assert stream is not None  # set in every loaded scenario (DEFAULT_OPTIONS)
         if messages is not None and wl.endpoint == "chat":
             body = build_chat(self.api, model, messages, sampling, stream, tools)
         else:
