@@ -67,6 +67,38 @@ def emulator_admin(url: str, path: str, body: dict[str, Any] | None = None) -> d
         return json.loads(response.read())
 
 
+def emulator_change(url: str, path: str, body: dict[str, Any]) -> tuple[float, float]:
+    """Make a change through an emulator admin endpoint (``emulator_admin``) and say when, on this machine's
+    clock: ``(sent, answered)``. The emulator makes it in between (``/_emulator/refuse`` closes its listener
+    just after answering): a request answered before ``sent`` was served before the change, one sent after
+    ``answered`` meets it (a fault spec)."""
+    sent = time.time()
+    emulator_admin(url, path, body)
+    return sent, time.time()
+
+
+def read_trace(path: Path) -> pd.DataFrame:
+    """An emulator's ``--trace-file`` (``trace_file`` of an embedded one): the load's requests, one row each,
+    with the server's epoch times (``received``, ``runner_acquired``, ``slot_acquired``, ``prefill_start``,
+    ``last_token``, ``last_chunk``...) and the fault it applied. The start's probes carry no request id."""
+    trace = pd.DataFrame([json.loads(line) for line in path.read_text().splitlines()])
+    return trace[trace.request_id != ""]
+
+
+def request_ids(records: pd.DataFrame) -> pd.Series:
+    """Each record's ``X-Request-Id`` (``<session_id>/<step>``), as the emulator's trace has it."""
+    return records.session_id + "/" + records.step.astype(str)
+
+
+def with_trace(records: pd.DataFrame, trace_file: Path) -> pd.DataFrame:
+    """The records joined to the emulator's trace of the same requests (server columns suffixed ``_server``
+    where the names clash); every record must have its trace line and every trace line its record."""
+    joined = records.assign(request_id=request_ids(records)).merge(
+        read_trace(trace_file), on="request_id", how="outer", suffixes=("", "_server"), indicator=True)
+    assert (joined._merge == "both").all(), joined[joined._merge != "both"][["request_id", "error", "status"]]
+    return joined.drop(columns="_merge")
+
+
 def emulator_args(**flags: object) -> list[str]:
     """Flags as CLI arguments: ``num_parallel=4`` -> ``--num-parallel 4``; ``True`` -> a bare flag."""
     args: list[str] = []

@@ -44,7 +44,7 @@ def test_processes_lose_nothing(run_locust) -> None:
 def test_a_worker_that_joins_mid_run_leaves_and_its_users_come_back(cluster: Cluster, scenario_file) -> None:
     # Locust hands a newcomer its share of the users at once, before it could have the run's scenario.
     scenario = emulator_scenario([{"name": "chat", "kind": "chat", "turns": 3, "think_time": 0}],
-                                 load={"users": 4, "duration": "8s", "stop_timeout": "30s"})
+                                 load={"users": 4, "duration": "12s", "stop_timeout": "30s"})
     port = cluster.start_master(scenario_file(scenario), workers=1)
     cluster.start_worker(port)
     wait_for_records(cluster.results, at_least=1)
@@ -53,7 +53,11 @@ def test_a_worker_that_joins_mid_run_leaves_and_its_users_come_back(cluster: Clu
     run = cluster.wait()
     assert_every_request_recorded_once(run, workers=1)
     assert "joined while run" in run.output and "joined while the run was going on" in run.output
-    # Once the newcomer was missed, the first worker ran all four users again.
-    steady_end = run.stages.set_index("stage").loc["steady"].t_end
-    last_second = run.records[run.records.t_start > steady_end - 1]
-    assert last_second.user_id.nunique() == 4
+    # The newcomer was handed half the users (the first worker stopped two), and once it was missed the first
+    # worker started two afresh: after the last of them began, four users ran again.
+    records = run.records
+    firsts = records.groupby("user_id").t_start.min()
+    assert len(firsts) == 6, firsts
+    back = firsts.max()
+    assert back < run.stages.set_index("stage").loc["steady"].t_end, "the users came back only as the load ended"
+    assert records[records.t_start >= back].user_id.nunique() == 4

@@ -57,3 +57,13 @@ def slot_wait(records: pd.DataFrame) -> pd.Series:
     return (records.server_total_s - records.server_load_s - records.server_prompt_eval_s
             - records.server_eval_s)
 
+
+def waited_for_a_slot(traced: pd.DataFrame) -> pd.Series:
+    """Per request of records joined to the emulator's trace (``with_trace``): whether it waited for another
+    request's slot, i.e. another request ended (its last token) after this one had its runner and before it
+    got a slot. The emulator's scheduler and engine share one event loop, so a request that took a free slot
+    at once leaves no room for another to end in between."""
+    ends = traced.last_token.to_numpy()
+    asked = traced.runner_acquired.to_numpy()[:, None]
+    got = traced.slot_acquired.to_numpy()[:, None]
+    return pd.Series(((asked < ends) & (ends < got)).any(axis=1), index=traced.index)

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import socket
 import struct
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from gevent.event import Event
 from gevent.server import StreamServer
 from geventhttpclient.connectionpool import ConnectionPool
 
 from analysis.schema import Api, ErrorClass
 from loadgen.wire.client import HostConnection, exchange
+
+pytestmark = pytest.mark.integration  # a real server on a loopback socket
 
 BODY = b'{"model":"m","message":{"role":"assistant","content":"hi"},"done":true,"eval_count":1}\n'
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -62,14 +64,17 @@ def ask(conn: HostConnection):
 
 
 def test_a_kept_alive_connection_closed_by_the_server_is_not_a_failed_request(server, pooled_sockets_look_alive):
+    closed = Event()
+
     def one_response_then_close(sock: socket.socket) -> None:
         if read_request(sock):
             sock.sendall(RESPONSE)
         sock.close()  # a clean close (FIN) after one response, before any further request is read
+        closed.set()
 
     conn = HostConnection(server(one_response_then_close), 5, 5)
     first = ask(conn)
-    time.sleep(0.05)  # the close has arrived, but the pool hands the connection out again
+    assert closed.wait(30)  # the server has closed it (on loopback its FIN is here), but the pool hands it out again
     second = ask(conn)
     assert (first.error, second.error) == (ErrorClass.NONE, ErrorClass.NONE)
     assert second.reply.content == "hi"

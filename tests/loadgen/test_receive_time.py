@@ -94,7 +94,7 @@ def stream_while_busy(listener: socket.socket, chunks: Sequence[bytes]) -> Timel
     with server:
         read_request(server)
         server.sendall(HEAD)
-        gevent.sleep(0.05)  # the client reads the headers and waits for the body
+        gevent.idle()  # the client reads the headers (the loop serves ready sockets before it idles) and waits
         switches: list[str] = []
         sent = []
         greenlet.settrace(lambda event, _args: switches.append(event))
@@ -107,7 +107,7 @@ def stream_while_busy(listener: socket.socket, chunks: Sequence[bytes]) -> Timel
             busy_end = spin(HOLD_S)
         finally:
             greenlet.settrace(None)
-        gevent.sleep(0.05)  # the client reads what arrived, alone
+        gevent.idle()  # the client reads what arrived, alone: the loop serves its ready socket before it idles
         server.sendall(LAST)
         outcome = request.get(timeout=10)
     conn.close()

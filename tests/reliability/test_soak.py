@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import REPO
 
-pytestmark = pytest.mark.soak
+pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
 
 def test_memory_stays_flat_and_every_record_arrives() -> None:

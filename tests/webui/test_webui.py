@@ -37,7 +37,7 @@ def seconds(cell: str) -> float:
 def test_llm_tab_chart_and_downloads_live_under_a_base_path(web_ui):
     ui = web_ui(fast_scenario(), base_path="/loadtest")
     args = template_args(ui)
-    assert args["extended_tabs"] == [{"title": "LLM", "key": "llm"}]
+    assert args["extended_tabs"] == [{"title": "LLM", "key": "llm"}, {"title": "LLM capacity", "key": "llm_capacity"}]
     form = args["extra_options"]
     assert "scenarios/chat.yaml" in form["scenario"]["choices"]  # the picker lists the repository's scenarios
     assert form["scenario"]["default_value"] in form["scenario"]["choices"]  # and shows the one loaded
