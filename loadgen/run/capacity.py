@@ -69,7 +69,7 @@ class CapacityShape(ScenarioShape):
         load = self.load
         start = (load.start_rate or 1.0) if load.by_rate else float(load.start)
         bound = load.max_rate if load.by_rate else float(load.max_users)
-        precision = load.rate_precision or start / 10 if load.by_rate else 1.0
+        precision = (load.rate_precision or start / 10) if load.by_rate else 1.0
         self.search = CapacitySearch(start, bound or start, load.growth, precision, whole=not load.by_rate)
         self.probes: list[tuple[ProbeRun, ProbeVerdict]] = []
         self.current: ProbeRun | None = None
@@ -129,11 +129,11 @@ class CapacityShape(ScenarioShape):
         elapsed = time.time() - probe.t_begin
         if elapsed < self.load.settle:
             return False
-        own = self._measured(probe, pooled=False)
         if time.monotonic() - self.search_started >= self.load.max_duration:
             probe.early_stop = "the search's time limit"
             self.outcome = "time"
             return True
+        own = self._measured(probe, pooled=False)
         failed = clearly_failed(own, self.slos, self.load.confidence)
         if failed is not None:
             probe.early_stop = f"clearly failed: {failed.describe()}"
