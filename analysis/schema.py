@@ -191,8 +191,11 @@ class HostInfo(TypedDict, total=False):
     url: str
     api: str
     weight: float  # the host's share of requests under `routing: weighted`
-    embedded: str  # "emulator" or "llamacpp" when the run started it; absent for external hosts
+    embedded: str  # "emulator", "llamacpp" or "ollama" when the run started it; absent for external hosts
     settings: dict[str, Any]  # embedded server settings (slots, preset...)
+    binary: str  # embedded ollama: the executable started
+    environment: dict[str, str]  # embedded ollama: the variables the run set (OLLAMA_NUM_PARALLEL...)
+    models_dir: str  # embedded ollama: the model store it used (OLLAMA_MODELS)
     server: str  # "ollama", "llamacpp", "openai-compatible" as detected
     version: str  # /api/version (Ollama), /props build info (llama.cpp), "xllamacpp X" (embedded llama.cpp)
     first_token_clock: str  # FirstTokenClock: what timed the first tokens from this host
@@ -214,6 +217,7 @@ class RunInfo(TypedDict, total=False):
     run_id: str
     scenario: dict[str, Any]  # name, description, file, sha256
     variant: str | None
+    swept: dict[str, Any]  # a sweep's setting values for this run (num_parallel: 4); empty otherwise
     started_at: float
     ended_at: float | None
     complete: bool  # false until the run ended gracefully

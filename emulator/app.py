@@ -15,7 +15,7 @@ from dataclasses import asdict
 from functools import lru_cache
 from typing import Any, Final
 
-from emulator import native_api, openai_api
+from emulator import native_api, openai_api, pull
 from emulator.catalog import load_catalog
 from emulator.clock import monotonic
 from emulator.config import Config, ConfigError, is_loopback_bind
@@ -98,6 +98,7 @@ ROUTES: Final[dict[str, dict[str, Route]]] = {
     "/api/tags": {"GET": native_api.tags, "HEAD": native_api.tags},
     "/api/ps": {"GET": native_api.ps},
     "/api/show": {"POST": native_api.show},
+    "/api/pull": {"POST": pull.pull},
     "/api/generate": {"POST": native_api.generate_route},
     "/api/chat": {"POST": native_api.chat_route},
     "/api/embed": {"POST": native_api.embed},

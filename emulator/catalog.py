@@ -89,10 +89,17 @@ class Catalog:
     """Lookup of models by any name Ollama accepts (``llama3.2``, ``llama3.2:latest``, case-insensitive)."""
 
     def __init__(self, models: tuple[ModelInfo, ...]) -> None:
-        if not models:
-            raise ConfigError("the model catalog is empty")
-        self.models = models
+        self.models = models  # may be empty: an Ollama with nothing pulled yet
         self._by_key = {m.name.lower(): m for m in models}
+
+    def pull(self, name: str) -> ModelInfo:
+        """Add ``name`` as if pulled from the registry (which, here, has every model); the model."""
+        model = self.get(name)
+        if model is None:
+            model = _from_name(name)
+            self.models = (*self.models, model)
+            self._by_key[model.name.lower()] = model
+        return model
 
     def get(self, name: str) -> ModelInfo | None:
         """The model called ``name``, or ``None``."""

@@ -33,10 +33,10 @@ from loadgen.run.recorder import ATTRIBUTE as RUN_ATTRIBUTE
 from loadgen.run.recorder import RunRecorder, run_of
 from loadgen.run.shape import ScenarioShape, plan
 from loadgen.run.workers import hostname_of, unreachable_hosts_warning
-from loadgen.scenario.hosts import EmulatorHost, LlamacppHost
+from loadgen.scenario.hosts import EMBEDDED_HOSTS, EmbeddedHost
 from loadgen.scenario.load import Capacity, Steady
 from loadgen.scenario.scenario import HOSTS_OPTION, Scenario, ScenarioError, load_scenario
-from loadgen.servers.embedded import EmbeddedServer, EmbeddedServerError, server_argv
+from loadgen.servers import EmbeddedServerError, Server, server_for
 from loadgen.users import LLMUser, classes_for, declared_classes, scenario_of_classes
 from loadgen.users.node import ATTRIBUTE as NODE_ATTRIBUTE
 from loadgen.users.node import Node, api_keys, build_node
@@ -109,7 +109,7 @@ class Controller:
         self.scenario: Scenario | None = None
         self.host_urls: dict[str, str] = {}
         self.host_info: list[HostInfo] = []
-        self._servers: dict[str, EmbeddedServer] = {}
+        self._servers: dict[str, Server] = {}
         self._warned_hostnames: set[str] = set()
         self.api_key = _take_api_key(environment)
         #: The LLM user classes of a user's own locustfile, and its other user classes: both always run.
@@ -169,25 +169,19 @@ class Controller:
     def start_hosts(self) -> None:
         """Start the scenario's embedded servers and identify every host; raises on failure."""
         assert self.scenario is not None
-        wanted = {h.name for h in self.scenario.hosts if isinstance(h, (EmulatorHost, LlamacppHost))}
+        wanted = {host.name for host in self.scenario.hosts if isinstance(host, EMBEDDED_HOSTS)}
         for name in set(self._servers) - wanted:
             self._servers.pop(name).stop()
         self.host_urls, self.host_info = {}, []
         keys = api_keys(self.scenario, self.api_key)
         for index, host in enumerate(self.scenario.hosts):
             info: HostInfo = {"name": host.name, "api": self.scenario.api, "weight": host.weight}
-            if isinstance(host, (EmulatorHost, LlamacppHost)):
-                settings = host.settings.model_dump(mode="json", exclude_none=True)
-                server = self._servers.get(host.name)
-                argv = server_argv(host)
-                if server is None or server.argv != argv or not server.running:
-                    if server is not None:
-                        server.stop()
-                    server = self._servers[host.name] = EmbeddedServer(host.name, argv)
-                    server.start()
+            if isinstance(host, EMBEDDED_HOSTS):
+                server = self._start_server(host)
                 assert server.url is not None
                 url = server.url
-                info.update({"embedded": host.embedded, "settings": settings})
+                info.update({"embedded": host.embedded,  # type: ignore[typeddict-item]
+                             "settings": host.settings.model_dump(mode="json", exclude_none=True), **server.info()})
             else:
                 url = host.url
             self.host_urls[host.name] = url
@@ -198,6 +192,19 @@ class Controller:
                 message = f"{url} does not answer ({e.reason}); is the server running?"
                 raise self._host_problem(index, url, message) from None
             self.host_info.append(info)
+
+    def _start_server(self, host: EmbeddedHost) -> Server:
+        """The host's running server: the one already started when it was started the same way."""
+        assert self.scenario is not None
+        server = server_for(host, self.scenario.models_on(host))
+        running = self._servers.get(host.name)
+        if running is not None and running.launch == server.launch and running.running:
+            return running
+        if running is not None:
+            running.stop()
+        self._servers[host.name] = server
+        server.start()
+        return server
 
     def _host_problem(self, index: int, url: str, message: str) -> ScenarioError:
         """A host's startup problem, named where its URL was given: ``--hosts`` or the scenario's line."""

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None, prog: str = "ollama-loadtest run") -> in
         print(f"error: {e}", file=sys.stderr)
         return 2
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    variants: list[str | None] = [v.name for v in scenario.variants] or [None]
+    variants: list[str | None] = [v.name for v in scenario.variant_list] or [None]
     runs: list[Path] = []
     worst = 0
     for variant in variants:

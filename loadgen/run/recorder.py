@@ -73,6 +73,7 @@ class RunRecorder:
             "scenario": {"name": scenario.name, "description": scenario.description,
                          "file": scenario.source.file if scenario.source else None, "sha256": scenario.sha256},
             "variant": variant,
+            "swept": dict(scenario.swept),
             "started_at": time.time(),
             "ended_at": None,
             "complete": False,

@@ -1,7 +1,8 @@
 """The servers a scenario talks to: running ones (``url``) and ones the run starts (``embedded``).
 
-A host is one of ``ExternalHost``, ``EmulatorHost`` or ``LlamacppHost``; the settings of embedded
-hosts are checked per server kind. Variants patch hosts by name with ``HostPatch``.
+A host is one of ``ExternalHost``, ``EmulatorHost``, ``LlamacppHost`` or ``OllamaHost`` (the user's own
+``ollama serve``); the settings of embedded hosts are checked per server kind. Variants patch hosts by
+name with ``HostPatch``.
 """
 
 from __future__ import annotations
@@ -10,16 +11,16 @@ import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, StrictInt, TypeAdapter, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter, ValidationError, field_validator
 
 from emulator.config import ConfigError
 from emulator.faults import parse_spec
 from emulator.presets import PRESETS, Preset
 from loadgen.scenario.errors import FieldProblem, did_you_mean, first_problem, one_of, show
 from loadgen.scenario.spec import ModelName, Name, Spec, check_keys, positive_up_to, tagged_union, within
-from loadgen.scenario.units import KeepAlive
+from loadgen.scenario.units import KeepAlive, PositiveDuration
 
-EMBEDDED = ("emulator", "llamacpp")
+EMBEDDED = ("emulator", "llamacpp", "ollama")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -145,7 +146,76 @@ class LlamacppHost(_Host):
     settings: LlamacppSettings = LlamacppSettings()
 
 
-_MEMBERS: dict[str, type[_Host]] = {"external": ExternalHost, "emulator": EmulatorHost, "llamacpp": LlamacppHost}
+#: Each Ollama setting and the environment variable it sets (``envconfig/config.go``).
+OLLAMA_ENVIRONMENT: dict[str, str] = {
+    "num_parallel": "OLLAMA_NUM_PARALLEL",
+    "max_queue": "OLLAMA_MAX_QUEUE",
+    "keep_alive": "OLLAMA_KEEP_ALIVE",
+    "max_loaded_models": "OLLAMA_MAX_LOADED_MODELS",
+    "context_length": "OLLAMA_CONTEXT_LENGTH",
+    "flash_attention": "OLLAMA_FLASH_ATTENTION",
+    "kv_cache_type": "OLLAMA_KV_CACHE_TYPE",
+}
+EnvValue = StrictBool | StrictInt | StrictFloat | StrictStr
+
+
+class OllamaSettings(Spec):
+    """Settings of the user's own ``ollama serve``, started by the run: each named one sets its Ollama
+    environment variable (``OLLAMA_ENVIRONMENT``), ``env`` sets any other; ``None`` leaves Ollama's default."""
+
+    binary: Annotated[str, Field(strict=True, min_length=1)] | None = None  # default: `ollama` on PATH
+    num_parallel: Annotated[StrictInt, within(1, 1024)] | None = None
+    max_queue: Annotated[StrictInt, within(0, 1_000_000)] | None = None
+    keep_alive: KeepAlive | None = None
+    max_loaded_models: Annotated[StrictInt, within(1, 64)] | None = None
+    context_length: Annotated[StrictInt, within(1, 10_000_000)] | None = None
+    flash_attention: StrictBool | None = None
+    kv_cache_type: Literal["f16", "q8_0", "q4_0"] | None = None
+    env: dict[str, EnvValue] | None = None  # any other variable, e.g. OLLAMA_DEBUG: 1
+    pull: StrictBool = False  # pull a model the store lacks, instead of stopping
+    start_timeout: PositiveDuration = 60.0  # until /api/version answers
+
+    @field_validator("env")
+    @classmethod
+    def _check_env(cls, value: dict[str, EnvValue] | None) -> dict[str, EnvValue] | None:
+        by_variable = {variable: setting for setting, variable in OLLAMA_ENVIRONMENT.items()}
+        for name in value or {}:
+            if not _ENV_NAME.fullmatch(name):
+                raise FieldProblem(f"{show(name)} is not an environment variable name", name)
+            if name == "OLLAMA_HOST":
+                raise FieldProblem("OLLAMA_HOST is the run's to set: it starts Ollama on a free loopback port", name)
+            if name in by_variable:
+                raise FieldProblem(f"set {name} with the setting {by_variable[name]}: (so sweeps and reports see it)",
+                                   name)
+        return value
+
+    def environment(self) -> dict[str, str]:
+        """The variables this sets, as Ollama reads them (booleans as ``true``/``false``)."""
+        named = {variable: getattr(self, setting) for setting, variable in OLLAMA_ENVIRONMENT.items()}
+        values = {**{k: v for k, v in named.items() if v is not None}, **(self.env or {})}
+        return {name: _env_text(value) for name, value in values.items()}
+
+
+def _env_text(value: object) -> str:
+    if isinstance(value, KeepAlive):
+        return str(value.wire)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class OllamaHost(_Host):
+    """The user's own Ollama (``ollama serve``), started by the run on a free loopback port with the
+    settings as its environment, the user's model store, and stopped at the run's end."""
+
+    embedded: Literal["ollama"] = "ollama"
+    settings: OllamaSettings = OllamaSettings()
+
+
+EmbeddedHost = EmulatorHost | LlamacppHost | OllamaHost
+EMBEDDED_HOSTS = (EmulatorHost, LlamacppHost, OllamaHost)
+_MEMBERS: dict[str, type[_Host]] = {"external": ExternalHost, "emulator": EmulatorHost, "llamacpp": LlamacppHost,
+                                    "ollama": OllamaHost}
 
 
 def _check_host_form(value: Any) -> Any:
@@ -156,7 +226,7 @@ def _check_host_form(value: Any) -> Any:
     if "embedded" in value and value["embedded"] not in EMBEDDED:
         got = value["embedded"]
         raise FieldProblem(
-            f"unknown embedded server {show(got)}; expected emulator or llamacpp{did_you_mean(got, EMBEDDED)}",
+            f"unknown embedded server {show(got)}; expected {one_of(EMBEDDED)}{did_you_mean(got, EMBEDDED)}",
             "embedded",
         )
     if "url" in value and "settings" in value:
@@ -165,12 +235,13 @@ def _check_host_form(value: Any) -> Any:
         )
     if "url" not in value and "embedded" not in value:
         check_keys(value, frozenset().union(*(member.yaml_keys() for member in _MEMBERS.values())))
-        raise FieldProblem("needs url (a running server, e.g. http://127.0.0.1:11434) or embedded: emulator|llamacpp")
+        raise FieldProblem("needs url (a running server, e.g. http://127.0.0.1:11434) or embedded: "
+                           "emulator|llamacpp|ollama")
     return value
 
 
 if TYPE_CHECKING:  # what a type checker sees; at run time, the tagged union of the same members validates
-    Host = ExternalHost | EmulatorHost | LlamacppHost
+    Host = ExternalHost | EmulatorHost | LlamacppHost | OllamaHost
 else:
     Host = Annotated[
         tagged_union("embedded", _MEMBERS, what="embedded server", infer=lambda d: "external" if "url" in d else None),

@@ -35,6 +35,7 @@ from loadgen.scenario.hosts import HOST, EmulatorHost, Host, HostPatch, Llamacpp
 from loadgen.scenario.load import Capacity, LoadShape, Rounds, Steady, Sweep
 from loadgen.scenario.options import DEFAULT_OPTIONS, Options, Slo
 from loadgen.scenario.spec import Name, Spec, check_model_name, from_payload, positive_up_to, unique_names
+from loadgen.scenario.variants import SettingSweep, SettingValue, Variant, Variants
 from loadgen.scenario.workloads import Workload, models_from_sugar
 from loadgen.scenario.yaml_source import Mark, YamlSyntaxError, parse_yaml
 
@@ -45,13 +46,6 @@ MODEL_OPTION = "--model"
 
 Api = Literal["ollama", "openai"]
 Routing = Literal["sticky", "round_robin", "weighted", "least_in_flight"]
-
-
-class Variant(Spec):
-    """One run of the scenario with some hosts changed; the runs are then compared."""
-
-    name: Name
-    hosts: Annotated[dict[str, HostPatch], Field(min_length=1)]
 
 
 class CapacityGate(Spec):
@@ -83,12 +77,18 @@ class Scenario(Spec):
     load: LoadShape = Steady()
     slo: Slo = Slo()
     capacity: CapacityGate | None = None
-    variants: tuple[Variant, ...] = ()
+    variants: Variants = ()
     variant: Name | None = None  # set by with_variant
+    swept: dict[str, SettingValue] = {}  # set by with_variant: a sweep's setting values for this run
     source: Source | None = None  # set by load_scenario
 
     _yaml_only = frozenset({"model"})
-    _payload_only = frozenset({"variant", "source"})
+    _payload_only = frozenset({"variant", "swept", "source"})
+
+    @property
+    def variant_list(self) -> tuple[Variant, ...]:
+        """Every variant, a sweep expanded into one per setting value (per combination of values)."""
+        return self.variants.expand(self.hosts) if isinstance(self.variants, SettingSweep) else self.variants
 
     @property
     def sha256(self) -> str | None:
@@ -118,7 +118,6 @@ class Scenario(Spec):
     def _check_references(self) -> None:
         unique_names((host.name for host in self.hosts), "hosts", "name")
         unique_names((workload.name for workload in self.workloads), "workloads", "name")
-        unique_names((variant.name for variant in self.variants), "variants", "name")
         for index, host in enumerate(self.hosts):
             if isinstance(host, LlamacppHost) and self.api != "openai":
                 raise FieldProblem("llama.cpp speaks only the OpenAI API: set api: openai", "hosts", index, "embedded")
@@ -132,6 +131,16 @@ class Scenario(Spec):
                         f"no host serves model {model!r} (check the hosts' models lists)", "workloads", index, "models"
                     )
         self._check_capacity()
+        self._check_variants()
+
+    def _check_variants(self) -> None:
+        if isinstance(self.variants, SettingSweep):
+            try:
+                self.variants.expand(self.hosts)
+            except FieldProblem as problem:
+                raise FieldProblem(problem.message, "variants", *problem.path) from None
+            return
+        unique_names((variant.name for variant in self.variants), "variants", "name")
         hosts = {host.name: host for host in self.hosts}
         for index, variant in enumerate(self.variants):
             for name, patch in variant.hosts.items():
@@ -176,15 +185,22 @@ class Scenario(Spec):
         _check_user_counts(load, fixed, weighted)
         return self.model_copy(update={"workloads": workloads, "load": load})
 
+    def models_on(self, host: Host) -> tuple[str, ...]:
+        """The models the workloads may ask of ``host``: theirs that the host serves (all, if it lists none)."""
+        wanted = dict.fromkeys(model for workload in self.workloads for model in workload.models or ())
+        return tuple(model for model in wanted if host.models is None or model in host.models)
+
     def with_variant(self, name: str) -> Scenario:
-        """This scenario with variant ``name``'s host changes applied (``variant`` set, ``variants`` cleared)."""
-        variant = next((variant for variant in self.variants if variant.name == name), None)
+        """This scenario with variant ``name``'s host changes applied (``variant`` and ``swept`` set,
+        ``variants`` cleared)."""
+        variants = self.variant_list
+        variant = next((variant for variant in variants if variant.name == name), None)
         if variant is None:
-            raise KeyError(f"no variant {name!r}; variants are {one_of(v.name for v in self.variants) or 'none'}")
+            raise KeyError(f"no variant {name!r}; variants are {one_of(v.name for v in variants) or 'none'}")
         hosts = tuple(
             variant.hosts[host.name].apply(host) if host.name in variant.hosts else host for host in self.hosts
         )
-        return self.model_copy(update={"hosts": hosts, "variant": name, "variants": ()})
+        return self.model_copy(update={"hosts": hosts, "variant": name, "swept": variant.swept, "variants": ()})
 
     def with_hosts(self, spec: str) -> Scenario:
         """This scenario re-pointed by a ``--hosts`` value. ``name=URL[,name=URL...]`` points those hosts

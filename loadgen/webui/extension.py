@@ -40,7 +40,7 @@ from loadgen.run.live import TABLE_COLUMNS
 from loadgen.run.recorder import run_of
 from loadgen.run.shape import ScenarioShape, plan
 from loadgen.scenario.scenario import ScenarioError
-from loadgen.servers.embedded import EmbeddedServerError
+from loadgen.servers import EmbeddedServerError
 from loadgen.webui.controller import Controller
 
 TAB: Final = "llm"
