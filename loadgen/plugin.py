@@ -41,6 +41,7 @@ from loadgen.users import LLMUser, classes_for, declared_classes, scenario_of_cl
 from loadgen.users.node import ATTRIBUTE as NODE_ATTRIBUTE
 from loadgen.users.node import Node, api_keys, build_node
 from loadgen.users.pacing import ArrivalStream, RoundGate
+from loadgen.variants import run_variants
 from loadgen.webui.extension import attach as attach_web_ui
 from loadgen.webui.extension import scenario_choices
 from loadgen.wire.client import auth_headers
@@ -363,7 +364,9 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         # SIGTERM would kill the process with the run's files half-written.
         gevent.signal_handler(signal.SIGTERM, _stop_now, environment)
     try:
-        controller.load()
+        scenario = controller.load()
+        if scenario.variant_list and not options_of(environment).variant:
+            _run_each_variant(environment, scenario)
         controller.start_hosts()
     except ScenarioError as e:
         controller.stop_servers()
@@ -373,6 +376,21 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         _fail(f"{options_of(environment).scenario}: hosts: {e}")
     if environment.web_ui is not None:
         attach_web_ui(environment, controller)
+
+
+def _run_each_variant(environment: Environment, scenario: Scenario) -> None:
+    """A scenario with variants and no ``--variant``: a headless local run runs every variant, each in a
+    locust process of its own (this command line plus ``--variant``), compares them and exits with their
+    worst exit code, as ``ollama-loadtest run`` does. A master or the web UI runs the hosts as written."""
+    opts = options_of(environment)
+    names = [variant.name for variant in scenario.variant_list]
+    if not opts.headless or not isinstance(environment.runner, LocalRunner):
+        log.warning("%s has variants (%s); this run uses its hosts as written: pass --variant NAME to run one, or "
+                    "run them all with ollama-loadtest run %s", opts.scenario or "the scenario", ", ".join(names),
+                    opts.scenario or "SCENARIO")
+        return
+    command = [sys.executable, "-m", "locust", *sys.argv[1:]]
+    sys.exit(run_variants(scenario.name, names, command, Path(opts.results_dir), opts.run_id or None))
 
 
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:

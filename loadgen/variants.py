@@ -1,24 +1,31 @@
 """``ollama-loadtest run SCENARIO``: run a scenario headless, once per variant, and compare.
 
-A scenario with ``variants:`` (say, a server with 1 slot and with 4) needs one Locust run per variant
-and then one comparison; this does both with plain ``locust`` processes and ``python -m analysis``,
-and prints where the reports are. Arguments after ``--`` go to every ``locust`` run, e.g.
+A scenario with ``variants:`` (say, a server with 1 slot and with 4, or a sweep over
+``num_parallel``) needs one Locust run per variant and then one comparison; this does both with plain
+``locust`` processes and ``python -m analysis``, and prints where the reports are. Arguments after
+``--`` go to every ``locust`` run, e.g.
 ``ollama-loadtest run scenarios/seed-sweep.yaml -- --hosts http://127.0.0.1:11434``.
+A headless ``locust --scenario FILE`` of a scenario with variants comes here too (``run_variants``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import locustfiles
 from loadgen.scenario import ScenarioError, load_scenario
 
 LOCUSTFILES = Path(locustfiles.__file__).resolve().parent
+INTERRUPTED = 130  # the shell's code for a run ended by Ctrl-C
 
 
 def main(argv: list[str] | None = None, prog: str = "ollama-loadtest run") -> int:
@@ -36,25 +43,34 @@ def main(argv: list[str] | None = None, prog: str = "ollama-loadtest run") -> in
     except ScenarioError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    variants: list[str | None] = [v.name for v in scenario.variant_list] or [None]
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILES), "--scenario", args.scenario, "--headless",
+               "--results-dir", str(args.results_dir), *extra]
+    return run_variants(scenario.name, [v.name for v in scenario.variant_list], command, args.results_dir)
+
+
+def run_variants(name: str, variants: Sequence[str], command: list[str], results_dir: Path,
+                 run_id: str | None = None) -> int:
+    """Run ``command --variant V --run-id ID`` for each variant (just ``--run-id ID`` without variants),
+    one after the other, then compare the runs; the worst exit code. Ctrl-C or SIGTERM is passed to the
+    run going on, which stops and writes its files; no later variant starts (exit code 130)."""
+    prefix = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
     runs: list[Path] = []
     worst = 0
-    for variant in variants:
-        run_id = "-".join(part for part in (stamp, scenario.name, variant) if part)
-        print(f"\n=== {scenario.name}{f' [{variant}]' if variant else ''}: {args.results_dir / run_id}", flush=True)
-        command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILES), "--scenario", args.scenario, "--headless",
-                   "--results-dir", str(args.results_dir), "--run-id", run_id, *extra]
-        if variant:
-            command += ["--variant", variant]
-        code = subprocess.call(command)
-        if code not in (0, 1) or not (args.results_dir / run_id / "requests.csv").exists():
-            print(f"error: the {variant or scenario.name} run failed (exit code {code})", file=sys.stderr)
+    for variant in variants or [None]:
+        this_run = f"{prefix}-{variant}" if variant else prefix
+        print(f"\n=== {name}{f' [{variant}]' if variant else ''}: {results_dir / this_run}", flush=True)
+        code, stopped = _run_child([*command, *(["--variant", variant] if variant else []), "--run-id", this_run])
+        if stopped:
+            print(f"stopped: {len(runs)} of {len(variants) or 1} runs finished before the interrupt; the one going "
+                  f"on wrote what it recorded to {results_dir / this_run}", file=sys.stderr)
+            return INTERRUPTED
+        if code not in (0, 1) or not (results_dir / this_run / "requests.csv").exists():
+            print(f"error: the {variant or name} run failed (exit code {code})", file=sys.stderr)
             return code or 2
         worst = max(worst, code)
-        runs.append(args.results_dir / run_id)
+        runs.append(results_dir / this_run)
     if len(runs) > 1:
-        out = args.results_dir / f"{stamp}-{scenario.name}-compare"
+        out = results_dir / f"{prefix}-compare"
         code = subprocess.call([sys.executable, "-m", "analysis", "compare", *map(str, runs), "--out", str(out)])
         if code not in (0, 1):
             return code
@@ -65,6 +81,35 @@ def main(argv: list[str] | None = None, prog: str = "ollama-loadtest run") -> in
     return worst
 
 
+def _run_child(command: list[str]) -> tuple[int, bool]:
+    """Run one locust process in its own session, passing it SIGINT and SIGTERM; (exit code, signalled)."""
+    proc = subprocess.Popen(command, start_new_session=True)
+    signalled: list[int] = []
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        signalled.append(signum)
+        proc.send_signal(signum)
+
+    with _handlers(forward):
+        while True:
+            try:
+                return proc.wait(timeout=0.5), bool(signalled)  # a short wait lets handlers run under gevent
+            except subprocess.TimeoutExpired:
+                continue
+
+
+@contextmanager
+def _handlers(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM meanwhile; Python's previous handlers back afterwards."""
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            if old is not None:  # None: a handler not set from Python (the run ends after this anyway)
+                signal.signal(sig, old)
+
+
 def print_comparison(path: Path) -> None:
     """The comparison's findings and its level-by-level table, on the console."""
     summary = json.loads(path.read_text())
@@ -73,4 +118,3 @@ def print_comparison(path: Path) -> None:
     for row in summary["curves"]:
         print(f"{row['run']:<12} {row['x']:>3} {row['wall_s']:>8.2f} {row['agg_tok_s']:>16.1f} "
               f"{row['per_req_tok_s']:>18.1f}")
-

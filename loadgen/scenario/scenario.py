@@ -31,7 +31,7 @@ from loadgen.scenario.errors import (
 from loadgen.scenario.errors import (
     ScenarioError as ScenarioError,  # re-exported: the loader's callers import it from here
 )
-from loadgen.scenario.hosts import HOST, EmulatorHost, Host, HostPatch, LlamacppHost, Models
+from loadgen.scenario.hosts import HOST, EmulatorHost, Host, LlamacppHost, Models
 from loadgen.scenario.load import Capacity, LoadShape, Rounds, Steady, Sweep
 from loadgen.scenario.options import DEFAULT_OPTIONS, Options, Slo
 from loadgen.scenario.spec import Name, Spec, check_model_name, from_payload, positive_up_to, unique_names
