@@ -39,6 +39,21 @@ def curve_figures(curves: Mapping[str, pd.DataFrame]) -> list[Figure]:
     ]
 
 
+def setting_figure(groups: Mapping[str, pd.DataFrame], setting: str, axis: str) -> Figure:
+    """A sweep's peak aggregate tok/s and the per-request tok/s at that peak against the swept ``setting`` (x):
+    a pair of lines per group (the other settings' values, or a target; "" when there is one group)."""
+    series = []
+    for name, group in groups.items():
+        prefix = f"{name}: " if name else ""
+        x = group["x"].tolist()
+        series += [Series(f"{prefix}aggregate", x, group["peak_agg_tok_s"].tolist()),
+                   Series(f"{prefix}per request", x, group["peak_per_req_tok_s"].tolist())]
+    every_x = pd.concat([group["x"] for group in groups.values()])
+    return Figure(chart(series, title=f"Peak tok/s against {setting}", x_label=axis, y_label="tok/s",
+                        x_scale=_x_scale(every_x), width=480, height=280),
+                  "each run's peak aggregate output tok/s, and the median per-request tok/s at that level")
+
+
 def latency_figure(curve: pd.DataFrame, title: str) -> Figure:
     """Latency percentiles and slot wait against concurrency for one target."""
     names = {"ttft_p50_s": "TTFT p50", "ttft_p95_s": "TTFT p95", "e2e_p50_s": "e2e p50", "e2e_p95_s": "e2e p95",

@@ -1,5 +1,6 @@
 """Runs side by side (e.g. one server with 1 slot and with 4): their curves on shared charts, their
-slot counts, knees and gains in one table, and each capacity search's answer."""
+slot counts, knees and gains in one table, each capacity search's answer, and for a setting sweep the setting's
+curve and the setting to use (``analysis.setting_curve``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from analysis.analyze import Analysis
 from analysis.curve import by_target
 from analysis.document import Bullets, Document, Heading, Table, Text
 from analysis.report import overview
+from analysis.setting_curve import SettingCurve, setting_curve
 from analysis.summary import plain
 
 TARGET_COLUMNS = ["slots", "slots_lower_bound", "overlap", "fit", "server_metrics", "configured", "knee", "serial",
@@ -82,29 +84,44 @@ def findings(targets: pd.DataFrame) -> list[str]:
     return out
 
 
+def sweep(analyses: Sequence[Analysis]) -> SettingCurve | None:
+    """The setting's curve and recommendation when the runs are a setting sweep, else None."""
+    return setting_curve(labels(analyses), analyses)
+
+
+def _findings(targets: pd.DataFrame, curve: SettingCurve | None) -> list[str]:
+    """``findings``, and the sweep's recommendation."""
+    return [*findings(targets), *([curve.recommendation.line] if curve is not None else [])]
+
+
 def build_compare(analyses: Sequence[Analysis]) -> Document:
     targets, curves = compare_tables(analyses)
+    setting = sweep(analyses)
     doc = Document("Comparison: " + " vs ".join(labels(analyses)))
     doc.add(Heading("Runs"))
     for label, a in zip(labels(analyses), analyses, strict=True):
         doc.add(Text(f"{label}:"), Bullets([*overview(a), *([a.capacity.line] if a.capacity is not None else [])]))
-    doc.add(Heading("Findings"), Bullets(findings(targets)))
+    doc.add(Heading("Findings"), Bullets(_findings(targets, setting)))
     if not targets.empty:
         doc.add(Table(targets, "slots, knee and gain per run, host and model"))
     curve_map = _curves(analyses)
     if curve_map:
         doc.add(*charts.curve_figures(curve_map), Table(curves, "the curves, level by level", max_rows=200))
+    if setting is not None:
+        doc.add(*setting.blocks())
     return doc
 
 
 def compare_summary(analyses: Sequence[Analysis]) -> dict[str, Any]:
     targets, curves = compare_tables(analyses)
+    setting = sweep(analyses)
     result: dict[str, Any] = plain({
         "runs": [{"label": label, "path": str(a.run.path) if a.run.path else None, "slo_failed": a.slo_failed,
                   "capacity": _capacity(a)} for label, a in zip(labels(analyses), analyses, strict=True)],
-        "findings": findings(targets),
+        "findings": _findings(targets, setting),
         "targets": targets,
         "curves": curves,
+        **(setting.to_json() if setting is not None else {"setting_curve": None, "recommendation": None}),
     })
     return result
 

@@ -23,6 +23,7 @@ from types import FrameType
 
 import locustfiles
 from loadgen.scenario import ScenarioError, load_scenario
+from loadgen.servers.process import die_with_parent
 
 LOCUSTFILES = Path(locustfiles.__file__).resolve().parent
 INTERRUPTED = 130  # the shell's code for a run ended by Ctrl-C
@@ -82,8 +83,9 @@ def run_variants(name: str, variants: Sequence[str], command: list[str], results
 
 
 def _run_child(command: list[str]) -> tuple[int, bool]:
-    """Run one locust process in its own session, passing it SIGINT and SIGTERM; (exit code, signalled)."""
-    proc = subprocess.Popen(command, start_new_session=True)
+    """Run one locust process in its own session, passing it SIGINT and SIGTERM (and SIGTERM if this process
+    dies); (exit code, signalled)."""
+    proc = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent)
     signalled: list[int] = []
 
     def forward(signum: int, _frame: FrameType | None) -> None:

@@ -47,7 +47,7 @@ class ServerProcess:
                 text=True,
                 env=self.env,
                 start_new_session=True,  # Ctrl-C reaches the run, which stops us in order; killpg reaches all
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         except OSError as e:
             self.stop()
@@ -109,7 +109,7 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         pass
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: ask Linux to SIGTERM us when the parent dies (no orphan servers)."""
     if sys.platform.startswith("linux"):
         PR_SET_PDEATHSIG = 1
