@@ -47,7 +47,7 @@ def setting_figure(groups: Mapping[str, pd.DataFrame], setting: str, axis: str) 
         prefix = f"{name}: " if name else ""
         x = group["x"].tolist()
         series += [Series(f"{prefix}aggregate", x, group["peak_agg_tok_s"].tolist()),
-                   Series(f"{prefix}per request", x, group["peak_per_req_tok_s"].tolist())]
+                   Series(f"{prefix}per request at the peak", x, group["peak_per_req_tok_s"].tolist())]
     every_x = pd.concat([group["x"] for group in groups.values()])
     return Figure(chart(series, title=f"Peak tok/s against {setting}", x_label=axis, y_label="tok/s",
                         x_scale=_x_scale(every_x), width=480, height=280),

@@ -181,8 +181,9 @@ class Controller:
                 server = self._start_server(host)
                 assert server.url is not None
                 url = server.url
-                info.update({"embedded": host.embedded,  # type: ignore[typeddict-item]
-                             "settings": host.settings.model_dump(mode="json", exclude_none=True), **server.info()})
+                info.update(server.info())
+                info["embedded"] = host.embedded
+                info["settings"] = host.settings.model_dump(mode="json", exclude_none=True)
             else:
                 url = host.url
             self.host_urls[host.name] = url

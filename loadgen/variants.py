@@ -57,7 +57,8 @@ def run_variants(name: str, variants: Sequence[str], command: list[str], results
     prefix = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
     runs: list[Path] = []
     worst = 0
-    for variant in variants or [None]:
+    names: list[str | None] = [*variants] or [None]
+    for variant in names:
         this_run = f"{prefix}-{variant}" if variant else prefix
         print(f"\n=== {name}{f' [{variant}]' if variant else ''}: {results_dir / this_run}", flush=True)
         code, stopped = _run_child([*command, *(["--variant", variant] if variant else []), "--run-id", this_run])
@@ -113,10 +114,34 @@ def _handlers(handler: Callable[[int, FrameType | None], None]) -> Iterator[None
 
 
 def print_comparison(path: Path) -> None:
-    """The comparison's findings and its level-by-level table, on the console."""
+    """The comparison's findings and its level-by-level table, on the console; for a setting sweep then the
+    setting's curve (p95 e2e at each run's highest level, top x) and the recommendation."""
     summary = json.loads(path.read_text())
     print("\n" + "\n".join(f"- {finding}" for finding in summary["findings"]))
     print(f"\n{'run':<12} {'N':>3} {'wall s':>8} {'aggregate tok/s':>16} {'per-request tok/s':>18}")
     for row in summary["curves"]:
         print(f"{row['run']:<12} {row['x']:>3} {row['wall_s']:>8.2f} {row['agg_tok_s']:>16.1f} "
               f"{row['per_req_tok_s']:>18.1f}")
+    points = summary.get("setting_curve") or []
+    if not points:
+        return
+
+    def number(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    several = len({(p["host"], p["model"]) for p in points}) > 1
+    names = [", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in p["setting"].items())
+             + (f" {p['model']}@{p['host']}" if several else "") for p in points]
+    slos, searched = (any(p[key] is not None for p in points) for key in ("slo_passed", "capacity"))
+    width = max(12, *map(len, names))
+    print(f"\n{'setting':<{width}} {'peak tok/s':>10} {'at x':>5} {'per-request':>11} {'solo':>6} {'top x':>5} "
+          f"{'e2e p95 s':>9}" + (f" {'SLOs':>4}" if slos else "") + (f" {'capacity':>12}" if searched else ""))
+    for name, p in zip(names, points, strict=True):
+        met = {True: "met", False: "miss", None: "-"}[p["slo_passed"]]
+        capacity = f"{p['capacity']:g} {p['capacity_unit']}" if p["capacity"] is not None else "-"
+        print(f"{name:<{width}} {number(p['peak_agg_tok_s'], '.1f'):>10} {number(p['peak_x'], 'g'):>5} "
+              f"{number(p['peak_per_req_tok_s'], '.1f'):>11} {number(p['solo_tok_s'], '.1f'):>6} "
+              f"{number(p['top_x'], 'g'):>5} {number(p['top_e2e_p95_s'], '.3g'):>9}"
+              + (f" {met:>4}" if slos else "") + (f" {capacity:>12}" if searched else ""))
+    if summary.get("recommendation"):
+        print(summary["recommendation"]["line"])

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 import gevent
 
+from analysis.schema import HostInfo
 from loadgen.scenario.hosts import EmulatorHost, LlamacppHost
 from loadgen.scenario.units import KeepAlive
 from loadgen.servers.process import EmbeddedServerError, ServerProcess
@@ -66,9 +67,9 @@ class EmbeddedServer:
     def log_path(self) -> str:
         return self.process.log_path
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> HostInfo:
         """What run.json records of this server beyond its settings: nothing (the settings say it all)."""
-        return {}
+        return HostInfo()
 
     def start(self, timeout: float = START_TIMEOUT_S) -> str:
         """Start the process and return its URL once it listens."""

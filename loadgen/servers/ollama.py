@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import gevent
 
+from analysis.schema import HostInfo
 from loadgen.scenario.hosts import OllamaHost
 from loadgen.servers.process import EmbeddedServerError, ServerProcess
 from loadgen.wire.probe import HostUnreachable, get_json
@@ -116,11 +117,11 @@ class OllamaServer:
         if self.process is not None:
             self.process.stop()
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> HostInfo:
         """What run.json records of this server beside the probe's version: binary and environment."""
         assert self.url is not None
-        return {"binary": self.binary, "environment": {**self.environment, "OLLAMA_HOST": self.url.split("//")[1]},
-                "models_dir": self._store()}
+        return HostInfo(binary=self.binary, environment={**self.environment, "OLLAMA_HOST": self.url.split("//")[1]},
+                        models_dir=self._store())
 
     def _store(self) -> str:
         return self.environment.get("OLLAMA_MODELS") or os.environ.get("OLLAMA_MODELS") or DEFAULT_STORE

@@ -24,6 +24,7 @@ class Comparison:
     results: Path
     targets: dict[str, dict[str, Any]]  # variant -> slots, serial, server_metrics...
     curves: dict[str, pd.DataFrame]  # variant -> the level-by-level curve, indexed by concurrency
+    summary: dict[str, Any]  # compare.json as written
 
     def records(self, variant: str) -> pd.DataFrame:
         (run_dir,) = self.results.glob(f"*-{variant}")
@@ -49,6 +50,7 @@ def run_variants(tmp_path: Path, scenario_file: str, change: Callable[[dict[str,
         results=results,
         targets={t["run"]: t for t in summary["targets"]},
         curves={run: curve.set_index("x") for run, curve in curves.groupby("run")},
+        summary=summary,
     )
 
 

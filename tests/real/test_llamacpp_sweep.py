@@ -30,8 +30,12 @@ STEADY = 1.15  # the most the machine's speed may change between levels for the 
 Request = dict[str, float]
 
 
+SLOTS = [1, 2, 4]
+
+
 def short(scenario: dict) -> None:
     scenario["load"].update(levels=LEVELS, rounds=ROUNDS, warmup=1)
+    scenario["variants"] = {"sweep": {"slots": SLOTS}}
     scenario["options"]["num_predict"] = TOKENS
     # One thread: llama.cpp's threads meet at spinning barriers many times per token, so two threads on a
     # machine with two cores and any other busy process crawl (seen here: 40 tokens took 6 to 30 s instead of
@@ -93,24 +97,25 @@ def machine_drift(rounds: dict[int, list[list[Request]]]) -> float:
 @pytest.mark.timeout(600)  # run_variants' own limit: a busy machine is slow, not wrong
 def test_real_server_slots_serial_verdict_and_curve_from_the_records(tmp_path, record_property):
     real = run_variants(tmp_path, "real-sweep.yaml", short)
-    one, four = real.targets["1-slot"], real.targets["4-slots"]
+    targets = {slots: real.targets[f"slots-{slots}"] for slots in SLOTS}
 
     # The slots each run inferred: busy-interval overlap (the count reported), the sweep fit, and the
     # server's own /metrics (busy slots sampled during the run, with requests queued behind them).
-    for target, slots in ((one, 1), (four, 4)):
+    for slots, target in targets.items():
         assert (target["slots"], target["slots_lower_bound"]) == (slots, False), target
         assert (target["overlap"], target["fit"], target["server_metrics"]) == (str(slots),) * 3, target
         assert target["configured"] == slots
 
     rounds = {}
-    for variant, target in (("1-slot", one), ("4-slots", four)):
+    for slots, target in targets.items():
+        variant = f"slots-{slots}"
         records = real.records(variant)
         assert (records.status == 200).all() and (records.error == "").all()
         assert (records.output_tokens == TOKENS).all()  # ignore_eos: exactly what was asked
         assert records.server_eval_s.notna().all() and records.server_prompt_eval_s.notna().all()  # timings
         (run_dir,) = real.results.glob(f"*-{variant}")
-        rounds[variant] = rounds_by_level(run_dir / "requests.csv")
-        expected = expected_curve(rounds[variant])
+        rounds[slots] = rounds_by_level(run_dir / "requests.csv")
+        expected = expected_curve(rounds[slots])
         curve = real.curves[variant]
         assert sorted(curve.index) == LEVELS
         for level, numbers in expected.items():
@@ -122,24 +127,32 @@ def test_real_server_slots_serial_verdict_and_curve_from_the_records(tmp_path, r
         assert target["peak_agg_tok_s"] == pytest.approx(peak, rel=1e-9)
         assert target["gain"] == pytest.approx(peak / solo["agg_tok_s"], rel=1e-9)
 
+    # The setting's curve: one row per slot count, its peak as the run's own table has it.
+    assert [row["slots"] for row in real.summary["setting_curve"]] == SLOTS
+    for row in real.summary["setting_curve"]:
+        assert row["peak_agg_tok_s"] == pytest.approx(targets[row["slots"]]["peak_agg_tok_s"], rel=1e-9)
+    assert real.summary["recommendation"]["setting"]["slots"] in SLOTS
+
     # Serial or not. Four slots run four at a time, so each request gets about a quarter of the aggregate: a
     # flat aggregate and near-solo speed per request (what "serial" needs) cannot both hold, whatever the
     # machine's speed did between the levels.
-    assert four["serial"] is False, four
+    one, four = targets[1], targets[4]
+    assert four["serial"] is False and targets[2]["serial"] is False, targets
     # One slot queues: time grows with N at solo speed, which the verdict judges by comparing the levels,
     # measured one after another. So it is required when the machine's speed held between them.
-    drift = machine_drift(rounds["1-slot"])
+    drift = machine_drift(rounds[1])
     if drift <= STEADY:
         assert one["serial"] is True, (one, f"machine speed changed x{drift:.2f} between levels")
 
     # What batching bought on this machine in this run: reported, not required (it needs free cores).
-    c1, c4 = real.curves["1-slot"], real.curves["4-slots"]
+    c1, c4 = real.curves["slots-1"], real.curves["slots-4"]
     measured = (
         f"4 slots at N=4: aggregate {c4.agg_tok_s[4]:.1f} tok/s = x{c4.agg_tok_s[4] / c4.agg_tok_s[1]:.2f} "
         f"its N=1 ({c4.agg_tok_s[1]:.1f}), x{c4.agg_tok_s[4] / c1.agg_tok_s[4]:.2f} one slot's at N=4 "
         f"({c1.agg_tok_s[4]:.1f}); per request {c4.per_req_tok_s[4]:.1f} tok/s = "
         f"x{c4.per_req_tok_s[4] / c4.per_req_tok_s[1]:.2f} solo. 1 slot judged serial: {one['serial']} "
-        f"(machine speed changed x{drift:.2f} between levels; required when <= x{STEADY})"
+        f"(machine speed changed x{drift:.2f} between levels; required when <= x{STEADY}). "
+        f"Recommended: {real.summary['recommendation']['line']}"
     )
     record_property("measured", measured)
     print(measured)
