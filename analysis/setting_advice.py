@@ -27,6 +27,8 @@ CLOSE: Final = 0.05
 CLOSE_USERS: Final = 1.0
 #: Settings the KV cache grows in proportion to: Ollama's context x parallel slots, llama.cpp's slots x ctx per slot.
 KV_CACHE_SETTINGS: Final = frozenset({"num_parallel", "context_length", "slots", "ctx_per_slot"})
+#: Settings that count parallel slots: a run whose load never reached that many requests never filled them.
+SLOT_SETTINGS: Final = frozenset({"num_parallel", "slots"})
 
 Rule = Literal["capacity", "slo", "throughput", "none"]
 
@@ -48,9 +50,20 @@ def recommend(points: Sequence[Point]) -> Recommendation:
     measured = [p for p in runs if math.isfinite(p.peak_agg_tok_s)]
     if not measured:
         return Recommendation(None, "no run of the sweep measured a curve: no setting to recommend", "none")
-    if any(p.slo_passed is not None for p in runs):
-        return _by_slo(runs, measured)
-    return _by_throughput(measured)
+    advice = _by_slo(runs, measured) if any(p.slo_passed is not None for p in runs) else _by_throughput(measured)
+    return replace(advice, line=advice.line + _unfilled(measured))
+
+
+def _unfilled(runs: Sequence[Point]) -> str:
+    """``; the load never exceeded 4 requests, so num_parallel=8 was not filled: ...`` when a slot count swept is
+    above the highest load level its run measured (its throughput there says nothing of what it can give)."""
+    unfilled = [p for p in runs for key in SLOT_SETTINGS & p.setting.keys()
+                if is_number(p.setting[key]) and math.isfinite(p.top_x) and float(p.setting[key]) > p.top_x]
+    if not unfilled:
+        return ""
+    top = max(p.top_x for p in unfilled)
+    return (f"; the load never exceeded {top:g} requests at once, so {_join([label(p.setting) for p in unfilled])} "
+            "never had every slot busy: add load levels at least that high to judge them")
 
 
 def whole(targets: Sequence[Point]) -> Point:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import locustfiles
 from loadgen.scenario import ScenarioError, load_scenario
@@ -118,17 +119,20 @@ def print_comparison(path: Path) -> None:
     setting's curve (p95 e2e at each run's highest level, top x) and the recommendation."""
     summary = json.loads(path.read_text())
     print("\n" + "\n".join(f"- {finding}" for finding in summary["findings"]))
-    print(f"\n{'run':<12} {'N':>3} {'wall s':>8} {'aggregate tok/s':>16} {'per-request tok/s':>18}")
+    width = max([12, *(len(row["run"]) for row in summary["curves"])])
+    print(f"\n{'run':<{width}} {'N':>3} {'wall s':>8} {'aggregate tok/s':>16} {'per-request tok/s':>18}")
     for row in summary["curves"]:
-        print(f"{row['run']:<12} {row['x']:>3} {row['wall_s']:>8.2f} {row['agg_tok_s']:>16.1f} "
-              f"{row['per_req_tok_s']:>18.1f}")
+        print(f"{row['run']:<{width}} {_cell(row['x'], 'g'):>3} {_cell(row['wall_s'], '.2f'):>8} "
+              f"{_cell(row['agg_tok_s'], '.1f'):>16} {_cell(row['per_req_tok_s'], '.1f'):>18}")
     points = summary.get("setting_curve") or []
-    if not points:
-        return
+    if points:
+        print_setting_curve(points)
+    if summary.get("recommendation"):
+        print(summary["recommendation"]["line"])
 
-    def number(value: float | None, spec: str) -> str:
-        return "-" if value is None else format(value, spec)
 
+def print_setting_curve(points: list[dict[str, Any]]) -> None:
+    """A sweep's table: per setting its peak, speeds, p95 e2e at its top level, SLO verdict and capacity."""
     several = len({(p["host"], p["model"]) for p in points}) > 1
     names = [", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in p["setting"].items())
              + (f" {p['model']}@{p['host']}" if several else "") for p in points]
@@ -139,9 +143,12 @@ def print_comparison(path: Path) -> None:
     for name, p in zip(names, points, strict=True):
         met = {True: "met", False: "miss", None: "-"}[p["slo_passed"]]
         capacity = f"{p['capacity']:g} {p['capacity_unit']}" if p["capacity"] is not None else "-"
-        print(f"{name:<{width}} {number(p['peak_agg_tok_s'], '.1f'):>10} {number(p['peak_x'], 'g'):>5} "
-              f"{number(p['peak_per_req_tok_s'], '.1f'):>11} {number(p['solo_tok_s'], '.1f'):>6} "
-              f"{number(p['top_x'], 'g'):>5} {number(p['top_e2e_p95_s'], '.3g'):>9}"
+        print(f"{name:<{width}} {_cell(p['peak_agg_tok_s'], '.1f'):>10} {_cell(p['peak_x'], 'g'):>5} "
+              f"{_cell(p['peak_per_req_tok_s'], '.1f'):>11} {_cell(p['solo_tok_s'], '.1f'):>6} "
+              f"{_cell(p['top_x'], 'g'):>5} {_cell(p['top_e2e_p95_s'], '.3g'):>9}"
               + (f" {met:>4}" if slos else "") + (f" {capacity:>12}" if searched else ""))
-    if summary.get("recommendation"):
-        print(summary["recommendation"]["line"])
+
+
+def _cell(value: float | None, spec: str) -> str:
+    """A number for a console table; ``-`` for none (a level without server timers has no speed)."""
+    return "-" if value is None else format(value, spec)

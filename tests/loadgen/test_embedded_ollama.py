@@ -53,7 +53,7 @@ class Box:
     def __init__(self, tmp_path: Path, models: tuple[str, ...] = (MODEL,)) -> None:
         self.tmp = tmp_path
         self.bin = tmp_path / "bin"
-        self.bin.mkdir()
+        self.bin.mkdir(parents=True)
         binary = self.bin / "ollama"  # the venv's Python runs it, whatever python3 the PATH has
         binary.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STANDIN}" "$@"\n')
         binary.chmod(0o755)
@@ -110,7 +110,7 @@ def processes_of(tmp_path: Path) -> list[psutil.Process]:
 
 
 def test_a_sweep_starts_and_stops_ollama_once_per_setting_and_compares(tmp_path):
-    box = Box(tmp_path)
+    box = Box(tmp_path / "box")
     users_ollama = start_emulator(trace_file=tmp_path / "users-ollama.jsonl")  # the one the user already runs
     try:
         proc = box.run(scenario({"keep_alive": "10m"}, sweep=[1, 2]), OLLAMA_HOST=f"127.0.0.1:{users_ollama.port}")
@@ -149,7 +149,7 @@ def test_a_sweep_starts_and_stops_ollama_once_per_setting_and_compares(tmp_path)
     targets = {target["run"]: target for target in summary["targets"]}
     assert targets["num_parallel-1"]["serial"] is True and targets["num_parallel-1"]["overlap"] == "1"
     assert targets["num_parallel-2"]["configured"] == 2
-    assert [row["num_parallel"] for row in summary["setting_curve"]] == [1, 2]
+    assert [row["setting"] for row in summary["setting_curve"]] == [{"num_parallel": 1}, {"num_parallel": 2}]
     assert summary["recommendation"]["setting"]["num_parallel"] in (1, 2) and summary["recommendation"]["line"]
 
 

@@ -128,9 +128,9 @@ def test_real_server_slots_serial_verdict_and_curve_from_the_records(tmp_path, r
         assert target["gain"] == pytest.approx(peak / solo["agg_tok_s"], rel=1e-9)
 
     # The setting's curve: one row per slot count, its peak as the run's own table has it.
-    assert [row["slots"] for row in real.summary["setting_curve"]] == SLOTS
+    assert [row["setting"] for row in real.summary["setting_curve"]] == [{"slots": n} for n in SLOTS]
     for row in real.summary["setting_curve"]:
-        assert row["peak_agg_tok_s"] == pytest.approx(targets[row["slots"]]["peak_agg_tok_s"], rel=1e-9)
+        assert row["peak_agg_tok_s"] == pytest.approx(targets[row["setting"]["slots"]]["peak_agg_tok_s"], rel=1e-9)
     assert real.summary["recommendation"]["setting"]["slots"] in SLOTS
 
     # Serial or not. Four slots run four at a time, so each request gets about a quarter of the aggregate: a
