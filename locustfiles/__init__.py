@@ -1,5 +1,4 @@
-"""The load generator: Locust user classes, scenarios, clients and records.
-
-Locust imports every ``*.py`` file in this directory whose name does not start with ``_`` as a
-locustfile, so the one locustfile is ``locustfile.py`` and every helper module is ``_``-prefixed.
+"""The suite's locustfile for ``locust -f locustfiles``: Locust imports every ``*.py`` file here whose
+name does not start with ``_``, so this folder holds ``locustfile.py`` alone; the load generator itself
+is the ``loadgen`` package.
 """
