@@ -24,6 +24,7 @@ from emulator.faults import Fault, FaultInjector
 from emulator.gcpacer import pace_gc
 from emulator.httpserver import Connection, HttpServer, Request
 from emulator.inference import CONTEXT_CANCELED
+from emulator.preset_file import load_preset_file
 from emulator.presets import get_preset
 from emulator.scheduler import BUSY_MESSAGE, Scheduler, SchedulerBusy
 from emulator.tracing import TraceWriter
@@ -60,7 +61,7 @@ async def _state(app: App, ex: Exchange) -> None:
             "models": models,
             "pending": app.scheduler.pending,
             "listening": app.server.listening if app.server else False,
-            "preset": {"name": app.config.preset, **asdict(app.preset)},
+            "preset": {"name": app.config.preset_file or app.config.preset, **asdict(app.preset)},
             "speed": app.config.speed,
         }
     )
@@ -126,7 +127,8 @@ class App:
     def __init__(self, config: Config) -> None:
         """Build from ``config``; raises ``ConfigError`` for a bad preset, catalog or fault spec."""
         self.config = config
-        self.preset = get_preset(config.preset, dict(config.tune))
+        base = load_preset_file(config.preset_file)[1] if config.preset_file else None
+        self.preset = get_preset(config.preset, dict(config.tune), base)
         self.catalog = load_catalog(config.models)
         self.faults = FaultInjector(config.faults, config.seed)
         self.rng = random.Random(config.seed)

@@ -131,6 +131,7 @@ class Config:
     max_loaded_models: int = 3  # Ollama's auto value on a CPU box: 3 x max(#GPUs, 1)
     context_length: int = DEFAULT_CONTEXT_LENGTH
     preset: str = "m1"
+    preset_file: str = ""  # a fitted twin (preset_file.py); its base preset replaces ``preset``
     tune: Mapping[str, float] = field(default_factory=dict)
     speed: float = 1.0
     seed: int = 0
@@ -199,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, env, _, _ in _OLLAMA_SETTINGS:
         p.add_argument(flag, metavar="VALUE", help=f"overrides ${env}")
     p.add_argument("--preset", default="m1", help="throughput preset (see docs/emulator.md); default m1")
+    p.add_argument("--preset-file", default="", metavar="FILE",
+                   help="a preset file, e.g. a twin written by ollama-loadtest fit (replaces --preset)")
     p.add_argument("--tune", action="append", default=[], metavar="KEY=VALUE", help="override one preset field")
     p.add_argument("--speed", default="1", help="multiply every rate and divide every modelled time (default 1)")
     p.add_argument("--seed", default="0", help="seed for jitter and generated text (default 0)")
@@ -246,6 +249,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
         parser.error(f"--seed must be an integer, got {args.seed!r}")
     return Config(
         preset=args.preset,
+        preset_file=args.preset_file,
         models=args.models,
         version=args.version,
         faults=args.faults,

@@ -33,6 +33,26 @@ class Preset:
     message_overhead: int = 4  # template tokens per chat message (role header and end-of-turn)
     prompt_overhead: int = 3  # template tokens per prompt (BOS and the assistant header that starts the answer)
     think_share: float = 0.3  # fraction of a thinking model's output that is thinking text
+    # r(1)/r(b) by batch size b, measured (a fitted twin, ``preset_file.py``): used for every b from 2 to the
+    # largest held, interpolated between held sizes; the contention form above beyond it
+    batch_slowdown: tuple[tuple[int, float], ...] = ()
+
+    def slowdown(self, batch: int) -> float:
+        """How much slower each of ``batch`` sequences decodes than one alone: the table where it reaches,
+        ``1 + contention * (batch - 1)`` beyond it."""
+        table = self.batch_slowdown
+        if batch <= 1:
+            return 1.0
+        if not table or batch > table[-1][0]:
+            return 1 + self.contention * (batch - 1)
+        low_b, low_f = 1, 1.0
+        for held_b, held_f in table:
+            if held_b == batch:
+                return held_f
+            if held_b > batch:
+                return low_f + (held_f - low_f) * (batch - low_b) / (held_b - low_b)
+            low_b, low_f = held_b, held_f
+        return low_f  # unreachable: batch <= the largest held size
 
 
 PRESETS: Final[dict[str, Preset]] = {
@@ -89,13 +109,17 @@ PRESETS: Final[dict[str, Preset]] = {
 _INT_FIELDS: Final = frozenset({"min_output", "max_output", "message_overhead", "prompt_overhead"})
 
 
-def get_preset(name: str, tune: dict[str, float] | None = None) -> Preset:
-    """The named preset with ``tune`` overrides applied; raises ``ConfigError`` for unknown names or fields."""
-    try:
-        preset = PRESETS[name]
-    except KeyError:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
-    known = {f.name for f in fields(Preset)}
+def get_preset(name: str, tune: dict[str, float] | None = None, base: Preset | None = None) -> Preset:
+    """The named preset (or ``base``, e.g. read from a preset file) with ``tune`` overrides applied; raises
+    ``ConfigError`` for unknown names or fields."""
+    if base is not None:
+        preset = base
+    else:
+        try:
+            preset = PRESETS[name]
+        except KeyError:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+    known = {f.name for f in fields(Preset)} - {"batch_slowdown"}
     changes: dict[str, Any] = {}  # field name -> value, checked above
     for key, value in (tune or {}).items():
         if key not in known:

@@ -8,6 +8,7 @@ name with ``HostPatch``.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -20,14 +21,27 @@ from pydantic import (
     StrictStr,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from emulator.config import ConfigError
 from emulator.faults import parse_spec
+from emulator.preset_file import load_preset_file
 from emulator.presets import PRESETS, Preset
 from loadgen.scenario.errors import FieldProblem, did_you_mean, first_problem, one_of, show
-from loadgen.scenario.spec import ModelName, Name, Spec, check_keys, positive_up_to, tagged_union, within
+from loadgen.scenario.spec import (
+    ModelName,
+    Name,
+    Spec,
+    check_keys,
+    context_value,
+    from_payload,
+    positive_up_to,
+    tagged_union,
+    within,
+)
 from loadgen.scenario.units import KeepAlive, PositiveDuration
 
 EMBEDDED = ("emulator", "llamacpp", "ollama")
@@ -96,6 +110,7 @@ class EmulatorSettings(Spec):
     max_loaded_models: Annotated[StrictInt, within(1, 64)] | None = None
     context_length: Annotated[StrictInt, within(1, 10_000_000)] | None = None
     preset: Name | None = None  # m1, gpu, cpu, fast
+    preset_file: Annotated[str, Field(strict=True, min_length=1)] | None = None  # a twin from `fit` (replaces preset)
     tune: dict[str, float] | None = None  # preset field -> value (e.g. solo_tps: 30)
     # a multiplier on every rate (divides every modelled time)
     speed: Annotated[float, positive_up_to(1000)] | None = None
@@ -111,6 +126,27 @@ class EmulatorSettings(Spec):
             expected = f"{one_of(PRESETS)}{did_you_mean(value, PRESETS)}"
             raise FieldProblem(f"unknown preset {show(value)}; expected {expected}")
         return value
+
+    @model_validator(mode="after")
+    def _one_preset(self) -> EmulatorSettings:
+        if self.preset is not None and self.preset_file is not None:
+            raise FieldProblem("set preset or preset_file (whose base preset it names), not both", "preset_file")
+        return self
+
+    @field_validator("preset_file")
+    @classmethod
+    def _check_preset_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """The file, relative to the scenario's folder, must be a preset file the emulator can read."""
+        if value is None or from_payload(info):
+            return value
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = (context_value(info, "base_dir") or Path(".")) / path
+        try:
+            load_preset_file(str(path))
+        except ConfigError as err:
+            raise FieldProblem(str(err).removeprefix(f"--preset-file {path}: ")) from None
+        return str(path.resolve())
 
     @field_validator("tune")
     @classmethod
