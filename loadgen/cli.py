@@ -24,6 +24,12 @@ def _run(argv: list[str]) -> int:
     return main(argv, prog=f"{PROG} run")
 
 
+def _whatif(argv: list[str]) -> int:
+    from loadgen.whatif.command import main
+
+    return main(argv, prog=f"{PROG} whatif")
+
+
 def _check(argv: list[str]) -> int:
     import argparse
 
@@ -51,9 +57,12 @@ def _emulator(argv: list[str]) -> int:
 
 COMMANDS: dict[str, Command] = {
     "run": Command("run a scenario headless (once per variant), write each report, compare the variants", _run),
+    "whatif": Command("predict a scenario on a measured server's twin for other settings", _whatif),
     "check": Command("check scenario files without running anything", _check),
     "report": Command("write report.html, report.md and summary.json for a run directory", _analysis("report")),
     "compare": Command("put runs side by side: compare.html, compare.md, compare.json", _analysis("compare")),
+    "fit": Command("fit an emulator preset (the twin) to measured runs: twin.yaml and its report twin.md",
+                   _analysis("fit")),
     "emulator": Command("serve the Ollama emulator (Ollama's API and scheduler, modelled speed)", _emulator),
 }
 

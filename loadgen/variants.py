@@ -56,32 +56,42 @@ def run_variants(name: str, variants: Sequence[str], command: list[str], results
     one after the other, then compare the runs; the worst exit code. Ctrl-C or SIGTERM is passed to the
     run going on, which stops and writes its files; no later variant starts (exit code 130)."""
     prefix = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
-    runs: list[Path] = []
-    worst = 0
+    runs, failed = run_each(name, variants, command, results_dir, prefix)
+    if failed is not None:
+        return failed
+    worst = max(codes for _, codes in runs)
+    if len(runs) > 1:
+        out = results_dir / f"{prefix}-compare"
+        code = subprocess.call([sys.executable, "-m", "analysis", "compare", *(str(run) for run, _ in runs),
+                                "--out", str(out)])
+        if code not in (0, 1):
+            return code
+        worst = max(worst, code)
+        print_comparison(out / "compare.json")
+        print(f"\nComparison of {len(runs)} runs: {out / 'compare.html'} (and compare.md)")
+    print("Reports:", *(f"  {run / 'report.html'}" for run, _ in runs), sep="\n")
+    return worst
+
+
+def run_each(name: str, variants: Sequence[str], command: list[str], results_dir: Path,
+             prefix: str) -> tuple[list[tuple[Path, int]], int | None]:
+    """Run ``command`` once per variant (run ids ``PREFIX-VARIANT``); (each run's directory and exit code,
+    None), or the runs so far and the exit code to stop with when one failed or was interrupted."""
+    runs: list[tuple[Path, int]] = []
     names: list[str | None] = [*variants] or [None]
     for variant in names:
         this_run = f"{prefix}-{variant}" if variant else prefix
         print(f"\n=== {name}{f' [{variant}]' if variant else ''}: {results_dir / this_run}", flush=True)
         code, stopped = _run_child([*command, *(["--variant", variant] if variant else []), "--run-id", this_run])
         if stopped:
-            print(f"stopped: {len(runs)} of {len(variants) or 1} runs finished before the interrupt; the one going "
+            print(f"stopped: {len(runs)} of {len(names)} runs finished before the interrupt; the one going "
                   f"on wrote what it recorded to {results_dir / this_run}", file=sys.stderr)
-            return INTERRUPTED
+            return runs, INTERRUPTED
         if code not in (0, 1) or not (results_dir / this_run / "requests.csv").exists():
             print(f"error: the {variant or name} run failed (exit code {code})", file=sys.stderr)
-            return code or 2
-        worst = max(worst, code)
-        runs.append(results_dir / this_run)
-    if len(runs) > 1:
-        out = results_dir / f"{prefix}-compare"
-        code = subprocess.call([sys.executable, "-m", "analysis", "compare", *map(str, runs), "--out", str(out)])
-        if code not in (0, 1):
-            return code
-        worst = max(worst, code)
-        print_comparison(out / "compare.json")
-        print(f"\nComparison of {len(runs)} runs: {out / 'compare.html'} (and compare.md)")
-    print("Reports:", *(f"  {run / 'report.html'}" for run in runs), sep="\n")
-    return worst
+            return runs, code or 2
+        runs.append((results_dir / this_run, code))
+    return runs, None
 
 
 def _run_child(command: list[str]) -> tuple[int, bool]:

@@ -302,7 +302,8 @@ def _check_user_counts(load: Any, fixed: int, weighted: int) -> None:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read, validate and resolve a scenario file. Raises ``ScenarioError`` (all problems, one per line)."""
+    """Read, validate and resolve a scenario file (YAML, or the JSON of ``to_payload``: a resolved scenario as
+    a program wrote it). Raises ``ScenarioError`` (all problems, one per line)."""
     file = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -320,6 +321,10 @@ def load_scenario(path: str | Path) -> Scenario:
         source = parse_yaml(text)
     except YamlSyntaxError as err:
         raise ScenarioError.single(file, f"YAML syntax error: {err.message}", err.mark) from None
+    if isinstance(source.data, dict) and source.data.get("format") == PAYLOAD_FORMAT:  # a resolved scenario (JSON)
+        scenario = Scenario.from_payload(source.data)
+        return scenario.model_copy(update={"source": Source(file=file, sha256=hashlib.sha256(raw).hexdigest(),
+                                                            text=text)})
     if not isinstance(source.data, dict):
         got = "an empty file" if source.data is None else show(source.data)
         raise ScenarioError.single(
