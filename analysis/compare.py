@@ -97,7 +97,10 @@ def _findings(targets: pd.DataFrame, curve: SettingCurve | None) -> list[str]:
 def build_compare(analyses: Sequence[Analysis]) -> Document:
     targets, curves = compare_tables(analyses)
     setting = sweep(analyses)
-    doc = Document("Comparison: " + " vs ".join(labels(analyses)))
+    note = predicted_from(analyses)
+    doc = Document(("Prediction: " if note else "Comparison: ") + " vs ".join(labels(analyses)))
+    if note:
+        doc.add(Text(f"Every number here is {note}."))
     doc.add(Heading("Runs"))
     for label, a in zip(labels(analyses), analyses, strict=True):
         doc.add(Text(f"{label}:"), Bullets([*overview(a), *([a.capacity.line] if a.capacity is not None else [])]))
@@ -118,12 +121,19 @@ def compare_summary(analyses: Sequence[Analysis]) -> dict[str, Any]:
     result: dict[str, Any] = plain({
         "runs": [{"label": label, "path": str(a.run.path) if a.run.path else None, "slo_failed": a.slo_failed,
                   "capacity": _capacity(a)} for label, a in zip(labels(analyses), analyses, strict=True)],
+        "predicted": predicted_from(analyses),
         "findings": _findings(targets, setting),
         "targets": targets,
         "curves": curves,
         **(setting.to_json() if setting is not None else {"setting_curve": None, "recommendation": None}),
     })
     return result
+
+
+def predicted_from(analyses: Sequence[Analysis]) -> str | None:
+    """What the runs were predicted from (``ollama-loadtest whatif``'s note in run.json), when every one was."""
+    notes = [(a.run.info.get("predicted") or {}).get("note") for a in analyses]
+    return str(notes[0]) if notes and all(notes) and len(set(notes)) == 1 else None
 
 
 def _capacity(a: Analysis) -> dict[str, Any] | None:
