@@ -1,4 +1,4 @@
-"""``python -m analysis report RUN`` and ``python -m analysis compare RUN...``.
+"""``python -m analysis report RUN``, ``python -m analysis compare RUN...`` and ``python -m analysis fit RUN...``.
 
 Exit codes: 0 fine, 1 an SLO failed (so CI can gate on it; in a capacity search, whose probes beyond capacity
 break the SLOs by design: the capacity fell short of its gate), 2 unusable input (one line on stderr), 3 the
@@ -25,6 +25,9 @@ from analysis.render_md import render_md
 from analysis.report import build_report
 from analysis.slo import valid_key
 from analysis.summary import summary
+from analysis.twin import fit_twin, summary_lines, write_twin
+from analysis.twin.fit import DEFAULT_BASE
+from emulator.presets import PRESETS
 
 EXIT_OK, EXIT_SLO, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 
@@ -56,6 +59,19 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                         "least N users (or req/s), else exit 1 (overrides capacity.json's min)")
     compare = sub.add_parser("compare", parents=[common], help="compare.html/.md/.json for runs side by side")
     compare.add_argument("runs", nargs="+", help="run directories")
+    fit = sub.add_parser("fit", help="fit an emulator preset (the twin) to runs of one host and model: the preset "
+                         "file and its fit report", description="Fit the emulator's speed model to measured runs of "
+                         "one host and model (e.g. a sweep over slot counts) and write the preset file the emulator "
+                         "reads plus a fit report beside it (same name, .md). Exit 2 with one line when the runs "
+                         "cannot support a fit.")
+    fit.add_argument("runs", nargs="+", metavar="RUN", help="run directories of the same host and model")
+    fit.add_argument("--out", type=Path, default=Path("twin.yaml"), help="the preset file to write (default: "
+                     "twin.yaml in the current directory); the report goes beside it with the suffix .md")
+    fit.add_argument("--host", help="the host to fit, by its scenario name (needed only when the runs measured "
+                     "several)")
+    fit.add_argument("--model", help="the model to fit (needed only when the runs measured several)")
+    fit.add_argument("--base", default=DEFAULT_BASE, choices=sorted(PRESETS),
+                     help=f"emulator preset that fills every field the fit leaves out (default: {DEFAULT_BASE})")
     return parser
 
 
@@ -85,11 +101,21 @@ def _failure(a: Analysis) -> str:
         f"{r.workload} {r.slo} {r.observed:.3g} > {r.threshold:g}" for r in fails.itertuples())
 
 
+def _fit(args: argparse.Namespace) -> int:
+    """``fit``: the twin of the runs' host and model, written, and a short summary printed."""
+    twin = fit_twin([load_run(path) for path in args.runs], args.host, args.model, args.base)
+    paths = write_twin(twin, args.out)
+    print("\n".join(summary_lines(twin, paths)))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "python -m analysis") -> int:
-    """``report`` or ``compare``; the exit code (see the module's docstring)."""
+    """``report``, ``compare`` or ``fit``; the exit code (see the module's docstring)."""
     args = _parser(prog).parse_args(argv)
-    slo = dict(args.slo)
     try:
+        if args.command == "fit":
+            return _fit(args)
+        slo = dict(args.slo)
         if args.command == "report":
             a = _analyze(args.run, slo, args.window, args.capacity_min)
             doc = build_report(a)

@@ -106,9 +106,9 @@ def _check(check: dict[str, Any], factor: float) -> dict[str, Any]:
 def _text(probes: Iterable[dict[str, Any]], level: str, value: object, passed: bool) -> str:
     """The verdict of the probe at ``value``, in the words of the capacity search: its check closest to (or
     furthest beyond) its threshold."""
-    if value is None:
+    if not isinstance(value, int | float):
         return ""
-    at = [p for p in probes if isinstance(p.get(level), int | float) and math.isclose(p[level], float(value))]
+    at = [p for p in probes if isinstance(p.get(level), int | float) and math.isclose(p[level], value)]
     checks = [Check(c["workload"], c["slo"], c["threshold"], _number(c["observed"]), _number(c["low"]),
                     _number(c["high"]), c["n"]) for p in at[-1:] for c in p["checks"]]
     judged = [c for c in checks if c.passed == passed and c.threshold > 0 and math.isfinite(c.observed)]
