@@ -34,6 +34,7 @@ from loadgen.scenario.scenario import Scenario
 from loadgen.scenario.variants import SettingSweep
 from loadgen.variants import LOCUSTFILES, print_comparison, run_each
 from loadgen.whatif.accelerate import accelerate
+from loadgen.whatif.advice import advice
 from loadgen.whatif.rescale import rescale_run
 
 DEFAULT_SPEED: Final = 10.0
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None, prog: str = "ollama-loadtest whatif") ->
     except (ScenarioError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    source = _fitted_from(Path(args.preset_file))
+    source, source_runs, source_host = _fitted_from(Path(args.preset_file))
     twin = twin_scenario(scenario, Path(args.preset_file).resolve(), settings, users, args.hosts, args.speed)
     stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}-whatif"
     out = args.results_dir / stamp
@@ -75,8 +76,11 @@ def main(argv: list[str] | None = None, prog: str = "ollama-loadtest whatif") ->
         return code
     print_comparison(out / "compare" / "compare.json")
     table = predictions(predicted, args.speed, runs=[run for run, _ in runs])
-    write_predictions(out, table, note)
+    answer = advice(json.loads((out / "compare" / "compare.json").read_text()), source_runs, source_host)
+    write_predictions(out, table, note, answer)
     print(f"\n{note}:\n{table.to_string(index=False)}")
+    if answer:
+        print(f"\n{answer}")
     _warn_if_inexact(table)
     print(f"\nPrediction: {out / 'compare' / 'compare.html'}, {out / 'whatif.md'} (and whatif.json)")
     return 0
@@ -106,11 +110,11 @@ def _numbers(text: str, option: str) -> list[int]:
     return values
 
 
-def _fitted_from(preset_file: Path) -> str:
-    """The runs the twin was fitted from, as its file names them."""
-    data = yaml.safe_load(preset_file.read_text()) or {}
-    runs = (data.get("source") or {}).get("runs") or []
-    return ", ".join(Path(str(run)).name for run in runs) or str(preset_file)
+def _fitted_from(preset_file: Path) -> tuple[str, list[Path], str | None]:
+    """The runs the twin was fitted from, as its file names them: (their names, their paths, the host)."""
+    source = (yaml.safe_load(preset_file.read_text()) or {}).get("source") or {}
+    runs = [Path(str(run)) for run in source.get("runs") or []]
+    return ", ".join(run.name for run in runs) or str(preset_file), runs, source.get("host")
 
 
 def twin_scenario(scenario: Scenario, preset_file: Path, settings: list[int], users: list[int] | None,
@@ -190,11 +194,11 @@ def _overhead(records: pd.DataFrame | None, workload: str) -> float:
     return float(overhead.quantile(0.95)) if len(overhead) else float("nan")
 
 
-def write_predictions(out: Path, table: pd.DataFrame, note: str) -> None:
-    """whatif.json and whatif.md: the table, labelled."""
+def write_predictions(out: Path, table: pd.DataFrame, note: str, answer: str | None) -> None:
+    """whatif.json and whatif.md: the table, labelled, and the advice."""
     rows = json.loads(table.to_json(orient="records"))
-    (out / "whatif.json").write_text(json.dumps({"note": note, "predictions": rows}, indent=2))
-    lines = [f"# What-if: {note}", "", "| " + " | ".join(table.columns) + " |",
+    (out / "whatif.json").write_text(json.dumps({"note": note, "advice": answer, "predictions": rows}, indent=2))
+    lines = [f"# What-if: {note}", "", *([answer, ""] if answer else []), "| " + " | ".join(table.columns) + " |",
              "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(_fmt(value) for value in row) + " |" for row in table.itertuples(index=False)]
     (out / "whatif.md").write_text("\n".join(lines) + "\n")

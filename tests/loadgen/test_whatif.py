@@ -165,3 +165,23 @@ def test_bad_whatif_input_is_one_line(tmp_path, capsys, monkeypatch, args, messa
     assert main(["s.yaml", "--preset-file", "twin.yaml", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+def test_the_advice_names_the_predicted_capacity_and_the_measured_one(tmp_path):
+    from loadgen.whatif.advice import advice
+
+    measured = tmp_path / "measured-4"
+    measured.mkdir()
+    (measured / "run.json").write_text(json.dumps({"hosts": [{"name": "box", "settings": {"num_parallel": 4}}]}))
+    (measured / "capacity.json").write_text(json.dumps({
+        "unit": "users", "value": 5, "last_pass": 5, "first_fail": 6, "limiting": "e2e_p95_s", "outcome": "found",
+        "probes": []}))
+    row = {"setting": {"num_parallel": 2}, "capacity": 6, "capacity_unit": "users"}
+    compare = {"setting_curve": [row], "recommendation": {"setting": {"num_parallel": 2}, "line": "use ...",
+                                                          "rule": "capacity"}}
+    assert advice(compare, [measured], "box") == ("with num_parallel=2 this box holds 6 users within your SLOs "
+                                                  "(predicted; measured at num_parallel=4: 5 users)")
+    throughput = {"setting_curve": [{**row, "capacity": None}], "recommendation": {
+        "setting": {"num_parallel": 2}, "line": "use num_parallel=2: peak 50 tok/s", "rule": "throughput"}}
+    assert advice(throughput, [measured], "box") == "predicted: use num_parallel=2: peak 50 tok/s"
+    assert advice({"setting_curve": None, "recommendation": None}, [], None) is None
