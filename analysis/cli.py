@@ -26,8 +26,7 @@ from analysis.report import build_report
 from analysis.slo import valid_key
 from analysis.summary import summary
 from analysis.twin import fit_twin, summary_lines, write_twin
-from analysis.twin.fit import DEFAULT_BASE
-from emulator.presets import PRESETS
+from analysis.twin.fit import BASES, DEFAULT_BASE
 
 EXIT_OK, EXIT_SLO, EXIT_INPUT, EXIT_BUG = 0, 1, 2, 3
 
@@ -70,7 +69,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     fit.add_argument("--host", help="the host to fit, by its scenario name (needed only when the runs measured "
                      "several)")
     fit.add_argument("--model", help="the model to fit (needed only when the runs measured several)")
-    fit.add_argument("--base", default=DEFAULT_BASE, choices=sorted(PRESETS),
+    fit.add_argument("--base", default=DEFAULT_BASE, choices=BASES,
                      help=f"emulator preset that fills every field the fit leaves out (default: {DEFAULT_BASE})")
     return parser
 

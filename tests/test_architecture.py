@@ -245,6 +245,11 @@ def test_pure_modules_import_neither_locust_nor_gevent(pure: str) -> None:
     assert not problems, "\n".join(sorted(set(problems)))
 
 
+#: The one edge from analysis into the emulator: the twin is a fit of the emulator's speed model, whose fields
+#: and base presets live in ``emulator.presets`` (stdlib only, importing nothing of the emulator's server).
+TWIN_MODEL = ("analysis.twin.fit", "emulator.presets")
+
+
 def test_analysis_imports_no_load_generator_emulator_or_locust() -> None:
     problems = [
         f"{module} imports {target} (line {line})"
@@ -252,7 +257,9 @@ def test_analysis_imports_no_load_generator_emulator_or_locust() -> None:
         if top(module) == "analysis"
         for target, line in out.items()
         if top(target) in ("loadgen", "emulator", "locustfiles", "locust", "gevent", "geventhttpclient")
+        and (module, target) != TWIN_MODEL
     ]
+    assert set(reachable("emulator.presets", DEPS)) <= {"emulator.presets", "emulator.config"}
     assert not problems, "\n".join(problems)
 
 

@@ -27,6 +27,8 @@ from emulator.presets import PRESETS
 
 #: The preset whose values fill every field the fit leaves out, unless ``--base`` names another.
 DEFAULT_BASE: Final = "m1"
+#: The presets that can be a twin's base.
+BASES: Final = tuple(sorted(PRESETS))
 #: The preset fields, in the order the file and the report list them; min/max_output are whole tokens.
 PRESET_ORDER: Final = ("solo_tps", "parallel_penalty", "contention", "prefill_tps", "load_s", "min_output",
                        "max_output")
