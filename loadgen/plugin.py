@@ -41,7 +41,7 @@ from loadgen.users import LLMUser, classes_for, declared_classes, scenario_of_cl
 from loadgen.users.node import ATTRIBUTE as NODE_ATTRIBUTE
 from loadgen.users.node import Node, api_keys, build_node
 from loadgen.users.pacing import ArrivalStream, RoundGate
-from loadgen.variants import run_variants
+from loadgen.variants import INTERRUPTED, run_variants
 from loadgen.webui.extension import attach as attach_web_ui
 from loadgen.webui.extension import scenario_choices
 from loadgen.wire.client import auth_headers
@@ -112,6 +112,7 @@ class Controller:
         self.host_info: list[HostInfo] = []
         self._servers: dict[str, Server] = {}
         self._warned_hostnames: set[str] = set()
+        self.starting = False  # the hosts are being started (SIGTERM then stops that)
         self.api_key = _take_api_key(environment)
         #: The LLM user classes of a user's own locustfile, and its other user classes: both always run.
         self.declared = declared_classes(environment.user_classes)
@@ -368,6 +369,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         scenario = controller.load()
         if scenario.variant_list and not options_of(environment).variant:
             _run_each_variant(environment, scenario)
+        controller.starting = True
         controller.start_hosts()
     except ScenarioError as e:
         controller.stop_servers()
@@ -375,6 +377,12 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     except EmbeddedServerError as e:
         controller.stop_servers()
         _fail(f"{options_of(environment).scenario}: hosts: {e}")
+    except (KeyboardInterrupt, StopStarting):
+        controller.stop_servers()
+        sys.stderr.write("stopped while starting the hosts: no run was started, nothing was measured\n")
+        sys.exit(INTERRUPTED)
+    finally:
+        controller.starting = False
     if environment.web_ui is not None:
         attach_web_ui(environment, controller)
 
@@ -424,8 +432,18 @@ def _interrupt_main_greenlet() -> None:
     main.throw(KeyboardInterrupt())
 
 
+class StopStarting(BaseException):
+    """SIGTERM while the hosts start (an Ollama loading its model can take minutes): stop starting them."""
+
+
 def _stop_now(environment: Environment) -> None:
-    """SIGTERM: stop at once. Requests in flight are recorded as cancelled, the run's files closed."""
+    """SIGTERM: stop at once. Requests in flight are recorded as cancelled, the run's files closed; while the
+    hosts are still starting, stop starting them."""
+    if controller_of(environment).starting:
+        main = gevent.get_hub().parent
+        assert main is not None
+        main.throw(StopStarting())
+        return
     log.info("SIGTERM: stopping now; requests in flight are recorded as cancelled")
     _stop_running_test(environment)
     runner_of(environment).quit()

@@ -180,11 +180,32 @@ def test_a_killed_run_leaves_no_server_behind(tmp_path):
     proc = subprocess.Popen(box.command(spec), env=box.env(), cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        poll(lambda: box.events("serve"), "ollama serve to start", timeout=120)
+        poll(lambda: len(live_records(box.results)) >= 3, "the first setting's records", timeout=120)
         proc.kill()  # SIGKILL: nothing of ours runs; the kernel tells the children (PR_SET_PDEATHSIG)
     finally:
         proc.wait()
     assert_nothing_left(box)
+    (run_dir,) = box.results.iterdir()  # the setting being measured stopped at once, and no other started
+    assert len(box.events("serve")) == 1 and json.loads((run_dir / "run.json").read_text())["complete"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_run_stopped_while_ollama_loads_its_model_stops_at_once(tmp_path, sig):
+    box = Box(tmp_path)
+    slow_load = box.env(OLLAMA_STANDIN_ARGS="--speed 10 --tune load_s=300")  # a 30 s load
+    proc = subprocess.Popen(box.command(scenario()), env=slow_load, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        poll(lambda: box.events("serve"), "ollama serve to start", timeout=60)
+        proc.send_signal(sig)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in output, output[-3000:]
+    assert "stopped while starting the hosts: no run was started, nothing was measured" in output
+    assert_nothing_left(box)
+    assert not box.results.exists() or not any(box.results.iterdir())
 
 
 def test_a_missing_binary_stops_the_run_with_one_line(tmp_path):
