@@ -50,11 +50,14 @@ def curve_records(records: pd.DataFrame) -> pd.DataFrame:
     return records.loc[keep, NEEDED]
 
 
-def curve_table(records: pd.DataFrame) -> pd.DataFrame:
-    """One row per (host, model, level), sorted by concurrency ``x``; columns as in ``COLUMNS``."""
-    r = curve_records(records)
-    if r.empty:
-        return pd.DataFrame(columns=[*KEYS, "level", *COLUMNS])
+def round_table(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per (host, model, level, stage): a closed round or a whole steady stage, measured over its span
+    (``wall_s``, ``agg_tok_s``, ``req_s``, ``in_flight``, ``in_service``, ``waiting`` as in ``COLUMNS``, before the
+    median over a level's rounds), with its ``requests`` and ``errors``."""
+    return _rounds(curve_records(records))
+
+
+def _rounds(r: pd.DataFrame) -> pd.DataFrame:
     ok = r["ok"]
     work = pd.DataFrame(
         {
@@ -73,11 +76,20 @@ def curve_table(records: pd.DataFrame) -> pd.DataFrame:
         service=("service", "sum"), wait=("wait", "sum"), wait_n=("wait", "count"),
     )
     wall = (rounds["t1"] - rounds["t0"]).where(lambda w: w > 0)
-    rounds = rounds.assign(
+    return rounds.assign(
         wall_s=wall, agg_tok_s=rounds["tokens"] / wall, req_s=rounds["ok"] / wall,
         in_flight=rounds["e2e"] / wall, in_service=rounds["service"] / wall,
         waiting=(rounds["wait"] / wall).where(rounds["wait_n"] > 0),
     ).reset_index()
+
+
+def curve_table(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per (host, model, level), sorted by concurrency ``x``; columns as in ``COLUMNS``."""
+    r = curve_records(records)
+    if r.empty:
+        return pd.DataFrame(columns=[*KEYS, "level", *COLUMNS])
+    ok = r["ok"]
+    rounds = _rounds(r)
     by_level = rounds.groupby([*KEYS, "level"], observed=True)
     curve = by_level.agg(
         rounds=("stage", "size"), requests=("requests", "sum"), errors=("errors", "sum"), n_503=("n_503", "sum"),

@@ -73,11 +73,17 @@ def decode_requests(records: pd.DataFrame) -> pd.DataFrame:
 def mean_overlap(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """For each interval ``[starts[i], ends[i]]`` (``ends > starts``): the time-weighted mean number of the
     intervals overlapping it, itself included."""
-    points = np.unique(np.concatenate([starts, ends]))
+    return mean_cover(starts, ends, starts, ends)
+
+
+def mean_cover(starts: np.ndarray, ends: np.ndarray, from_: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """For each query interval ``[from_[i], to[i]]`` (``to > from_``): the time-weighted mean number of the
+    intervals ``[starts, ends]`` open over it."""
+    points = np.unique(np.concatenate([starts, ends, from_, to]))
     # intervals open on [points[k], points[k+1]): started at or before points[k], not yet ended
     open_ = np.searchsorted(np.sort(starts), points, side="right") - np.searchsorted(np.sort(ends), points,
                                                                                      side="right")
     area = np.concatenate([[0.0], np.cumsum(open_[:-1] * np.diff(points))])  # integral from points[0]
-    covered = area[np.searchsorted(points, ends)] - area[np.searchsorted(points, starts)]
-    result: np.ndarray = covered / (ends - starts)
+    covered = area[np.searchsorted(points, to)] - area[np.searchsorted(points, from_)]
+    result: np.ndarray = covered / (to - from_)
     return result

@@ -22,7 +22,7 @@ from analysis.twin.decode import CLIENT, SERVER, decode_requests, succeeded
 from analysis.twin.forms import FormFit, choose_form, fit_forms
 from analysis.twin.params import Parameter
 from analysis.twin.select import label, select_target
-from analysis.twin.slowdown import Point, Row, RunSpeeds, decode_table, measured_points
+from analysis.twin.slowdown import MIN_REQUESTS, Point, Row, RunSpeeds, decode_table, measured_points
 from emulator.presets import PRESETS
 
 #: The preset whose values fill every field the fit leaves out, unless ``--base`` names another.
@@ -37,6 +37,8 @@ ONLY_SOLO: Final = ("cannot fit how speed falls with concurrency: the runs measu
                     "(load: {shape: rounds, levels: [1, 2, 4]})")
 NO_BASELINE: Final = ("cannot fit how speed falls with concurrency: no run measured batches of 1 beside larger ones, "
                       "so no slowdown has a baseline; include level 1 (load: {shape: rounds, levels: [1, 2, 4]})")
+SPARSE: Final = ("cannot fit how speed falls with concurrency: each batch size above 1 was seen in fewer than "
+                  f"{MIN_REQUESTS} requests of a run; measure each level longer (more rounds)")
 NO_DECODE_TIME: Final = ("decode time unknown: the server reported no eval timers and no request was streamed; "
                          "stream the requests (options: {stream: true}) or measure a server that reports timers")
 
@@ -113,7 +115,8 @@ def fit_twin(runs: Sequence[Run], host: str | None = None, model: str | None = N
         raise InputError(NO_DECODE_TIME)
     points = measured_points(speeds)
     if not points:
-        raise InputError(ONLY_SOLO if int(decoded["b"].max()) <= 1 else NO_BASELINE)
+        sparse_only = any(run.solo is not None and run.sparse() for run in speeds)
+        raise InputError(ONLY_SOLO if int(decoded["b"].max()) <= 1 else SPARSE if sparse_only else NO_BASELINE)
     forms = fit_forms([(p.b, p.f) for p in points])
     form, reason = choose_form(forms)
     penalty = params.parallel_penalty(speeds)
@@ -122,14 +125,14 @@ def fit_twin(runs: Sequence[Run], host: str | None = None, model: str | None = N
         penalty,
         params.contention(points, forms[0].params["c"], forms[0].rms, speeds),
         params.prefill_tps(records),
-        params.load_s(records),
+        params.load_s(records, PRESETS[base].fit_s),
         *params.output_range(records),
     )
     counts = decoded["decode_source"].value_counts()
     decode_sources = {s: int(counts.get(s, 0)) for s in (SERVER, CLIENT) if counts.get(s, 0)}
     return Twin(target_host, target_model, base, tuple(sources), decode_sources, parameters, tuple(points),
                 tuple(forms), form, reason, tuple(decode_table(points, form)),
-                tuple(_notes(runs, records, decoded, target_host, target_model, sources)))
+                tuple(_notes(runs, records, decoded, target_host, target_model, sources, speeds)))
 
 
 def _source(run: Run, host: str) -> RunSource:
@@ -140,8 +143,13 @@ def _source(run: Run, host: str) -> RunSource:
 
 
 def _notes(runs: Sequence[Run], records: pd.DataFrame, decoded: pd.DataFrame, host: str, model: str,
-           sources: Sequence[RunSource]) -> list[str]:
+           sources: Sequence[RunSource], speeds: Sequence[RunSpeeds]) -> list[str]:
     notes = []
+    sparse = [f"b = {b} in {run.name} ({n} request{'s' if n > 1 else ''})"
+              for run in speeds for b, n in run.sparse().items()]
+    if sparse:
+        notes.append(f"batch sizes seen in fewer than {MIN_REQUESTS} requests of a run were left out of the slowdown "
+                     "(a burst's edge, not a batch the engine held): " + "; ".join(sparse))
     ok = int((succeeded(records) & (records["output_tokens"] > 0)).sum())
     if ok > len(decoded):
         notes.append(f"{ok - len(decoded)} successful requests had no decode time (no server timer and not "

@@ -1,10 +1,11 @@
 """How each sequence's decode speed falls as more share the engine: ``f(b) = r(1) / r(b)``.
 
 Per run, ``r(b)`` is the median speed of the requests whose batch rounds to ``b``, and ``f(b)`` divides the
-same run's ``r(1)`` by it, so the run's configured slot count cancels out. Runs combine per ``b`` by the
-median of their ``f(b)``. The decode table the emulator reads holds every integer ``b`` from 2 to the
-largest measured one (linear interpolation between measured points, ``f(1) = 1``), extended with a
-better-fitting form's predictions when ``forms.choose_form`` picks one.
+same run's ``r(1)`` by it, so the run's configured slot count cancels out; a ``b`` seen in fewer than
+``MIN_REQUESTS`` requests of a run is left out. Runs combine per ``b`` by the median of their ``f(b)``. The
+decode table the emulator reads holds every integer ``b`` from 2 to the largest measured one (linear
+interpolation between measured points, ``f(1) = 1``), extended with a better-fitting form's predictions when
+``forms.choose_form`` picks one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from analysis.twin.forms import LINEAR, FormFit
 
 #: The decode table is extended up to this batch size by a chosen non-linear form.
 TABLE_MAX_B: Final = 64
+#: Requests a run needs at a batch size ``b >= 2`` for its ``f(b)``. A batch size seen in one request alone is
+#: where a burst's edge fell, not a batch the engine held: the first request of a burst decodes a step alone,
+#: then stalls while the others' prompts are evaluated, and its mean batch rounds to one size below theirs.
+MIN_REQUESTS: Final = 2
 MEASURED: Final = "measured"
 INTERPOLATED: Final = "interpolated"
 EXTRAPOLATED: Final = "extrapolated"
@@ -44,12 +49,17 @@ class RunSpeeds:
         return float(speeds.median()) if len(speeds) else None
 
     def slowdown(self) -> dict[int, tuple[float, int]]:
-        """``b -> (r(1) / r(b), requests at b)`` for every ``b >= 2`` measured in this run."""
+        """``b -> (r(1) / r(b), requests at b)`` for every ``b >= 2`` this run measured in ``MIN_REQUESTS`` or more."""
         solo = self.solo
         if solo is None:
             return {}
         groups = self.rows[self.rows["b"] >= 2].groupby("b")["speed"]
-        return {int(b): (solo / float(s.median()), len(s)) for b, s in groups}
+        return {int(b): (solo / float(s.median()), len(s)) for b, s in groups if len(s) >= MIN_REQUESTS}
+
+    def sparse(self) -> dict[int, int]:
+        """``b -> requests`` for every ``b >= 2`` seen in fewer than ``MIN_REQUESTS`` requests (left out)."""
+        counts = self.rows.loc[self.rows["b"] >= 2, "b"].value_counts()
+        return {int(b): int(n) for b, n in sorted(counts.items()) if n < MIN_REQUESTS}
 
 
 @dataclass(frozen=True, slots=True)

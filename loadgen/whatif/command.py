@@ -42,6 +42,11 @@ DEFAULT_LEVEL_S: Final = 60.0  # a --users level of a scenario whose load names 
 #: The acceleration's error bound above which the console says to lower --speed (share of the predicted p95 e2e).
 ERROR_WARN_SHARE: Final = 0.05
 TWIN_HOST: Final = "twin"
+#: Servers whose completions endpoint (/v1/completions) evaluates a prompt as sent; Ollama's (and the emulator's)
+#: wraps it in the model's template first, as /api/generate does.
+RAW_COMPLETION_SERVERS: Final = frozenset({"llamacpp", "openai-compatible"})
+#: The preset fields that add a template's tokens to a prompt the emulator counts (``emulator.text``).
+TEMPLATE_TOKENS: Final = ("message_overhead", "prompt_overhead")
 
 
 def main(argv: list[str] | None = None, prog: str = "ollama-loadtest whatif") -> int:
@@ -55,8 +60,9 @@ def main(argv: list[str] | None = None, prog: str = "ollama-loadtest whatif") ->
     except (ScenarioError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    source, source_runs, source_host = _fitted_from(Path(args.preset_file))
-    twin = twin_scenario(scenario, Path(args.preset_file).resolve(), settings, users, args.hosts, args.speed)
+    source, source_runs, source_host, source_server = _fitted_from(Path(args.preset_file))
+    twin = twin_scenario(scenario, Path(args.preset_file).resolve(), settings, users, args.hosts, args.speed,
+                         source_server)
     stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}-whatif"
     out = args.results_dir / stamp
     raw = out / "accelerated"
@@ -110,18 +116,28 @@ def _numbers(text: str, option: str) -> list[int]:
     return values
 
 
-def _fitted_from(preset_file: Path) -> tuple[str, list[Path], str | None]:
-    """The runs the twin was fitted from, as its file names them: (their names, their paths, the host)."""
+def _fitted_from(preset_file: Path) -> tuple[str, list[Path], str | None, str | None]:
+    """The runs the twin was fitted from, as its file names them: (their names, their paths, the host, the server)."""
     source = (yaml.safe_load(preset_file.read_text()) or {}).get("source") or {}
     runs = [Path(str(run)) for run in source.get("runs") or []]
-    return ", ".join(run.name for run in runs) or str(preset_file), runs, source.get("host")
+    return ", ".join(run.name for run in runs) or str(preset_file), runs, source.get("host"), source.get("server")
+
+
+def raw_completions(scenario: Scenario, server: str | None) -> bool:
+    """Whether the measured ``server`` would evaluate the scenario's prompts as sent: completions only (every
+    workload on the generate endpoint) over the OpenAI API, to a server that applies no template to them."""
+    return (scenario.api == "openai" and server in RAW_COMPLETION_SERVERS
+            and all(w.endpoint == "generate" for w in scenario.workloads))
 
 
 def twin_scenario(scenario: Scenario, preset_file: Path, settings: list[int], users: list[int] | None,
-                  hosts: int, speed: float) -> Scenario:
-    """``scenario`` against ``hosts`` twins (Ollama's API), swept over ``num_parallel``, accelerated ``speed`` times."""
+                  hosts: int, speed: float, server: str | None = None) -> Scenario:
+    """``scenario`` against ``hosts`` twins (Ollama's API), swept over ``num_parallel``, accelerated ``speed`` times.
+    The twin answers completions on /api/generate, which counts a template's tokens in the prompt; when the measured
+    ``server`` evaluated them raw (``raw_completions``), the twin counts none."""
     models = tuple(dict.fromkeys(m for w in scenario.workloads for m in w.models or ()))
-    twin_settings = EmulatorSettings(preset_file=str(preset_file), speed=speed, models=models)
+    tune = dict.fromkeys(TEMPLATE_TOKENS, 0.0) if raw_completions(scenario, server) else None
+    twin_settings = EmulatorSettings(preset_file=str(preset_file), speed=speed, models=models, tune=tune)
     names = [TWIN_HOST] if hosts == 1 else [f"{TWIN_HOST}-{i + 1}" for i in range(hosts)]
     load: Any = scenario.load
     if users is not None:

@@ -30,10 +30,14 @@ Hand results:
     power law b**alpha: 2**0.5 = sqrt(2), 4**0.5 = 2: alpha = 0.5, rms 0 -> chosen (linear's 0.054 > 0.02 noise,
         and 0 <= 0.5 x 0.054); table 2: 1.414 measured, 3: (1.414 + 2)/2 = 1.707 interpolated, 4: 2 measured,
         5..64: sqrt(b) extrapolated (9: 3, 64: 8)
-    prefill_tps: the reported hit is out; the other 12 rates sorted
-        400 400 450 500 500 500 500 500 500 600 600 20000: median 500, and 20000 > 5 x 500 is out;
-        the 11 left have median 500, p25 at position 2.5: 450 + 0.5*(500 - 450) = 475, p75 at 7.5: 500
-    load_s = median(1.5, 2.5) = 2.0 s over 2 requests
+    prefill_tps: only prompts evaluated alone (service = prefill + decode, before t_end). The 1-slot run's and
+        run four's batch-1 requests are alone. Of the pair, the 300-token prompt [35.96, 36.46] meets the hit's
+        service (from 36.36) for 0.1 of its 0.5 s: 0.2 others on average, alone; the hit's prompt lies inside the
+        other's service: 1, not alone. Batch 4: every prompt overlaps the others' (e.g. [54, 55] meets 0.8 + 0.25
+        + 0.2 s of them: 1.25), not alone; the reported hit is out anyway. The 8 rates left sorted
+        400 450 500 500 500 500 600 600: median 500, p25 at position 1.75: 450 + 0.75*50 = 487.5, p75 at 5.25:
+        500 + 0.25*100 = 525
+    load_s = median(1.5, 2.5) - 0.1 (m1's fit_s, which the emulator's load_duration holds) = 1.9 s over 2 requests
     stopped lengths 60 80 100 120 140 160: p5 at position 0.25: 60 + 0.25*20 = 65; p95 at 4.75: 140 + 0.75*20 = 155
 """
 
@@ -50,8 +54,9 @@ import yaml
 from analysis.cli import main as analysis_main
 from analysis.load import load_run
 from analysis.twin import fit_twin
-from analysis.twin.decode import decode_requests, mean_overlap
+from analysis.twin.decode import decode_requests, mean_cover, mean_overlap
 from analysis.twin.forms import choose_form, fit_forms
+from analysis.twin.params import prefill_tps
 from emulator.preset_file import load_preset_file
 from loadgen.cli import main as loadtest_main
 from tests.analysis.helpers import record, records_frame, write_run_dir
@@ -140,19 +145,37 @@ def test_slowdown_contention_and_the_chosen_form(sweep):
 def test_prefill_without_cache_hits(sweep):
     prefill = fitted(sweep).parameter("prefill_tps")
     assert prefill.value == pytest.approx(500.0)
-    assert prefill.requests == 11  # 13 minus the reported hit and the 20000 tok/s one
-    assert (prefill.spread.low, prefill.spread.high) == pytest.approx((475.0, 500.0))
-    assert "1 reported cache hits" in prefill.note and "1 evaluated > 5x the median" in prefill.note
+    assert prefill.requests == 8  # 13 minus the reported hit and the 4 evaluated beside others
+    assert (prefill.spread.low, prefill.spread.high) == pytest.approx((487.5, 525.0))
+    assert "1 reported cache hits" in prefill.note and "4 evaluated beside other requests" in prefill.note
+    assert "prompts evaluated alone" in prefill.method
+
+
+def test_an_unreported_cache_hit_evaluated_alone_is_left_out(tmp_path):
+    # one more prompt alone, 2000 tokens in 0.1 s: the 9 rates alone have median 500, and 20000 > 5 x 500
+    one = write_run_dir(tmp_path / "one", one_slot_rows() + [req(60.0, 1.0, prompt=2000, prefill=0.1, user_id=5)],
+                        info=info(1))
+    four = write_run_dir(tmp_path / "four", four_slot_rows(), info=info(4))
+    prefill = fit_twin([load_run(one), load_run(four)]).parameter("prefill_tps")
+    assert prefill.value == pytest.approx(500.0) and prefill.requests == 8
+    assert "1 evaluated > 5x the median" in prefill.note
+
+
+def test_prefill_when_no_prompt_was_evaluated_alone():
+    # the batch of 4 without its hit: prompts 100/0.25, 400/0.8 and 500/1.0 overlap each other; rates 400, 500, 500
+    prefill = prefill_tps(records_frame(four_slot_rows()[4:7]).assign(run="four"))
+    assert prefill.value == pytest.approx(500.0) and prefill.requests == 3
+    assert "no prompt was evaluated alone" in prefill.note and "over requests" in prefill.method
 
 
 def test_load_and_output_range(sweep):
     twin = fitted(sweep)
     load = twin.parameter("load_s")
-    assert load.value == pytest.approx(2.0) and load.requests == 2  # median(1.5, 2.5); 0.4 s is no load
+    assert load.value == pytest.approx(1.9) and load.requests == 2  # median(1.5, 2.5) - 0.1; 0.4 s is no load
     assert twin.parameter("min_output").value == 65  # p5 of 60 80 100 120 140 160
     assert twin.parameter("max_output").value == 155  # p95
     assert twin.preset() == pytest.approx({"solo_tps": 50.0, "parallel_penalty": 0.25 / 3,
-                                           "contention": (SQRT2 + 2) / 10, "prefill_tps": 500.0, "load_s": 2.0,
+                                           "contention": (SQRT2 + 2) / 10, "prefill_tps": 500.0, "load_s": 1.9,
                                            "min_output": 65, "max_output": 155})
 
 
@@ -165,7 +188,7 @@ def test_cli_writes_the_preset_file_the_emulator_reads(sweep, tmp_path, capsys):
     data = yaml.safe_load(out.read_text())
     assert data["format"] == "ollama-loadtest.twin/1" and data["base"] == "m1"
     assert data["preset"] == {"solo_tps": 50.0, "parallel_penalty": 0.08333, "contention": 0.3414,
-                              "prefill_tps": 500.0, "load_s": 2.0, "min_output": 65, "max_output": 155}
+                              "prefill_tps": 500.0, "load_s": 1.9, "min_output": 65, "max_output": 155}
     assert data["batch_slowdown"][3] == 1.707 and data["batch_slowdown"][64] == 8.0
     assert data["source"]["slots"] == [1, 4] and data["source"]["model"] == "m"
     assert data["fit"]["contention_form"]["chosen"] == "power"
@@ -219,6 +242,24 @@ def test_batch_is_the_time_weighted_overlap():
     # (halves round up); [10, 14] meets [13, 14] for its last second: (3*1 + 1*2)/4 = 1.25; [13, 14]: 2
     batch = mean_overlap(np.array([0.0, 1.0, 10.0, 13.0]), np.array([2.0, 3.0, 14.0, 14.0]))
     assert list(batch) == pytest.approx([1.5, 1.5, 1.25, 2.0])
+    # the same four over [1.5, 2.5]: [0, 2] and [1, 3] open on [1.5, 2), [1, 3] alone on [2, 2.5]: (2*0.5 + 1*0.5)/1
+    cover = mean_cover(np.array([0.0, 1.0, 10.0, 13.0]), np.array([2.0, 3.0, 14.0, 14.0]), np.array([1.5]),
+                       np.array([2.5]))
+    assert list(cover) == pytest.approx([1.5])
+
+
+def test_a_batch_size_seen_in_one_request_is_left_out(tmp_path):
+    """A burst's first request decodes a step alone, then waits while the others' prompts are evaluated. Here X
+    decodes over [30, 34] and three others over [31, 34]: X's mean batch is (1*1 + 4*3)/4 = 3.25, so b = 3, theirs
+    4. One request at b = 3 is no batch the engine held: left out, and said so. r(1) = 100/2.5 = 40 tok/s from the
+    two requests alone; f(4) = 40 / (100/3) = 1.2 from the three others."""
+    rows = [req(5.0, 2.5, user_id=0), req(20.0, 2.5, user_id=1), req(34.0, 4.0, user_id=2)]
+    rows += [req(34.0, 3.0, user_id=3 + i) for i in range(3)]
+    twin = fit_twin([load_run(write_run_dir(tmp_path / "burst", rows, info=info(4)))])
+    assert [(p.b, p.requests) for p in twin.points] == [(4, 3)]
+    assert twin.points[0].f == pytest.approx(1.2)
+    assert [(row.b, row.kind) for row in twin.table] == [(2, "interpolated"), (3, "interpolated"), (4, "measured")]
+    assert any(note.endswith("b = 3 in burst (1 request)") for note in twin.notes), twin.notes
 
 
 def test_linear_slowdown_keeps_the_linear_form():
@@ -267,6 +308,15 @@ def test_refuses_batches_without_a_solo_baseline(tmp_path, capsys):
     run = write_run_dir(tmp_path / "pairs", rows, info=info(4))
     assert refusal(capsys, run, out=tmp_path / "t.yaml").startswith(
         "error: cannot fit how speed falls with concurrency: no run measured batches of 1 beside larger ones")
+
+
+def test_refuses_batch_sizes_each_seen_in_one_request(tmp_path, capsys):
+    # [30, 34] meets [33, 34] for its last second: (3*1 + 1*2)/4 = 1.25, b = 1; [33, 34] alone at b = 2
+    rows = [req(5.0, 2.5, user_id=0), req(34.0, 4.0, user_id=1), req(34.0, 1.0, user_id=2)]
+    run = write_run_dir(tmp_path / "edge", rows, info=info(4))
+    assert refusal(capsys, run, out=tmp_path / "t.yaml").startswith(
+        "error: cannot fit how speed falls with concurrency: each batch size above 1 was seen in fewer than 2 "
+        "requests of a run")
 
 
 def test_refuses_runs_without_timers_or_streaming(tmp_path, capsys):

@@ -21,6 +21,7 @@ from tests.helpers import REPO, read_records
 class Comparison:
     """What ``python -m locustfiles run`` compared: per run (labelled by variant) its slots and curve."""
 
+    scenario: Path  # the scenario file the runs ran (the shipped one, changed)
     results: Path
     targets: dict[str, dict[str, Any]]  # variant -> slots, serial, server_metrics...
     curves: dict[str, pd.DataFrame]  # variant -> the level-by-level curve, indexed by concurrency
@@ -47,6 +48,7 @@ def run_variants(tmp_path: Path, scenario_file: str, change: Callable[[dict[str,
     summary = json.loads(compare.read_text())
     curves = pd.DataFrame(summary["curves"])
     return Comparison(
+        scenario=path,
         results=results,
         targets={t["run"]: t for t in summary["targets"]},
         curves={run: curve.set_index("x") for run, curve in curves.groupby("run")},

@@ -185,3 +185,23 @@ def test_the_advice_names_the_predicted_capacity_and_the_measured_one(tmp_path):
         "setting": {"num_parallel": 2}, "line": "use num_parallel=2: peak 50 tok/s", "rule": "throughput"}}
     assert advice(throughput, [measured], "box") == "predicted: use num_parallel=2: peak 50 tok/s"
     assert advice({"setting_curve": None, "recommendation": None}, [], None) is None
+
+
+@pytest.mark.parametrize("api, endpoint, server, raw", [
+    ("openai", "generate", "llamacpp", True),  # /v1/completions on llama.cpp: the prompt as sent
+    ("openai", "generate", "ollama", False),  # Ollama's /v1/completions applies the template, as the twin does
+    ("openai", "chat", "llamacpp", False),  # a chat is templated everywhere
+    ("ollama", "generate", "llamacpp", False),
+    ("openai", "generate", None, False),  # a twin file that does not say
+])
+def test_the_twin_counts_no_template_where_the_server_evaluated_the_prompt_raw(tmp_path, api, endpoint, server, raw):
+    from loadgen.whatif.command import twin_scenario
+
+    (tmp_path / "twin.yaml").write_text(TWIN)
+    (tmp_path / "s.yaml").write_text(PREDICTED.replace("model: llama3.2", f"model: llama3.2\napi: {api}")
+                                     .replace("kind: batch, batch_size: 1", f"kind: batch, batch_size: 1, "
+                                              f"endpoint: {endpoint}"))
+    twin = twin_scenario(load_scenario(tmp_path / "s.yaml"), tmp_path / "twin.yaml", [1], None, 1, 5, server)
+    (host,) = twin.hosts
+    assert twin.api == "ollama"
+    assert host.settings.tune == ({"message_overhead": 0.0, "prompt_overhead": 0.0} if raw else None)

@@ -3,7 +3,11 @@
 Asserted is what the suite decides and reports: the slot count each run inferred, serial or not, and curve
 numbers equal to those recomputed here from ``requests.csv``. How much four slots gain over one is the
 hardware's answer, not the suite's: batching needs free cores, which the test does not control (the machine
-is shared; ``.ci/busy-core`` runs the tests with a core kept busy), so the gain is reported, not required."""
+is shared; ``.ci/busy-core`` runs the tests with a core kept busy), so the gain is reported, not required.
+
+The same runs (the sweep runs once, for both tests) check what-if: the twin fitted to the 1- and 4-slot runs
+predicts the 2-slot run within 20%, at the levels where the measured rounds agree with each other within 20%;
+the noise of a busy machine is reported, not failed."""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from statistics import median
 
 import pytest
 
-from tests.loadgen.conftest import run_variants
+from benchmarks.whatif_accuracy import Level, predict_two_slots, twin_line
+from tests.loadgen.conftest import Comparison, run_variants
 
 pytestmark = [
     pytest.mark.real,
@@ -22,10 +27,12 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("xllamacpp") is None, reason="needs the [real] extra"),
 ]
 
-LEVELS = [1, 4, 8]  # solo, the four slots full, and beyond them (a queue of four)
+LEVELS = [1, 2, 4, 8]  # solo, two sequences (the twin's f(2) measured), the four slots full, and a queue of four
 ROUNDS = 3  # the curve takes the median round: one round stalled by a neighbour cannot decide a verdict
 TOKENS = 24  # per request (ignore_eos: exactly this many)
 STEADY = 1.15  # the most the machine's speed may change between levels for the serial verdict to be required
+WHATIF_TOLERANCE = 0.2  # predicted aggregate tok/s and p95 e2e within 20% of the measured ...
+ROUNDS_AGREE = 0.2  # ... at the levels whose measured rounds are within 20% of each other (max/min)
 
 Request = dict[str, float]
 
@@ -94,9 +101,14 @@ def machine_drift(rounds: dict[int, list[list[Request]]]) -> float:
     return max(max(per_request_s) / min(per_request_s), max(decode_tok_s) / min(decode_tok_s))
 
 
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Comparison:
+    """The sweep (slots 1, 2 and 4), run once for the tests of this module."""
+    return run_variants(tmp_path_factory.mktemp("real-sweep"), "real-sweep.yaml", short)
+
+
 @pytest.mark.timeout(600)  # run_variants' own limit: a busy machine is slow, not wrong
-def test_real_server_slots_serial_verdict_and_curve_from_the_records(tmp_path, record_property):
-    real = run_variants(tmp_path, "real-sweep.yaml", short)
+def test_real_server_slots_serial_verdict_and_curve_from_the_records(real, record_property):
     targets = {slots: real.targets[f"slots-{slots}"] for slots in SLOTS}
 
     # The slots each run inferred: busy-interval overlap (the count reported), the sweep fit, and the
@@ -156,3 +168,28 @@ def test_real_server_slots_serial_verdict_and_curve_from_the_records(tmp_path, r
     )
     record_property("measured", measured)
     print(measured)
+
+
+def run_dirs(real: Comparison) -> dict[int, Path]:
+    """Each slot count's run directory."""
+    return {slots: next(real.results.glob(f"*-slots-{slots}")) for slots in SLOTS}
+
+
+def prediction_text(levels: list[Level], judged: list[Level]) -> str:
+    """Per level: predicted over measured, and how far apart the measured rounds were."""
+    return "; ".join(f"N={level.users}: aggregate x{level.agg_ratio:.2f}, e2e p95 x{level.e2e_ratio:.2f} (rounds "
+                     f"{level.noise:.0%} apart{'' if level in judged else ', too noisy to judge'})" for level in levels)
+
+
+@pytest.mark.timeout(900)  # the sweep, when this test runs alone, and whatif
+def test_whatif_predicts_the_measured_two_slot_run(real, tmp_path, record_property):
+    levels, twin = predict_two_slots(run_dirs(real), real.scenario, tmp_path)  # whatif --speed 10
+    assert [level.users for level in levels] == LEVELS
+    judged = [level for level in levels if level.noise < ROUNDS_AGREE]
+    measured = (f"2 slots predicted by the twin of slots 1 and 4 ({twin_line(twin)}) over measured: "
+                + prediction_text(levels, judged))
+    record_property("measured", measured)
+    print(measured)
+    for level in judged:
+        assert level.agg_ratio == pytest.approx(1, abs=WHATIF_TOLERANCE), level
+        assert level.e2e_ratio == pytest.approx(1, abs=WHATIF_TOLERANCE), level
