@@ -56,13 +56,22 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
+def default_threads() -> int:
+    """Every core but one, at least one. llama.cpp's threads meet at spinning barriers many times per token, so
+    one thread sharing its core with any other busy process stalls them all (seen on two cores with one kept
+    busy: 40 tokens in 6 to 30 s instead of 1); a core left to the load generator and the rest of the machine
+    keeps the server's speed in proportion to the CPU it gets."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadgen.servers.llamacpp", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--slots", type=int, default=1, help="parallel sequences (llama-server -np)")
     parser.add_argument("--ctx-per-slot", type=int, default=2048, help="context of each slot, in tokens")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (1 thread halves throughput)")
+    parser.add_argument("--threads", type=int, default=default_threads(),
+                        help="CPU threads (default: every core but one, at least 1)")
     parser.add_argument("--model-alias", default=MODEL_ALIAS)
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     args = parser.parse_args(argv)
