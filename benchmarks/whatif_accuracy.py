@@ -1,12 +1,12 @@
 """What-if's accuracy: the twin's predictions against measured runs, side by side, in one run.
 
 ``--target llamacpp`` (the real server, the ``[real]`` extra) runs ``scenarios/real-sweep.yaml`` shortened as
-``tests/real/test_llamacpp_sweep.py`` runs it (levels 1, 2, 4, 8; 3 rounds; 24 tokens; 1 thread) with 1, 2 and 4
+``tests/real/test_llamacpp_sweep.py`` runs it (levels 1, 4, 8; 3 rounds; 24 tokens; 1 thread) with 1, 2 and 4
 slots, then
 
 - (a) fits the twin to the 1- and 4-slot runs, predicts 2 slots with ``ollama-loadtest whatif`` on the same
   scenario and sets each level beside the measured 2-slot run's: aggregate tok/s and p95 e2e;
-- (b) fits it to the 1-slot run and a copy of the 4-slot run holding only its levels 1, 2 and 4, predicts 4 slots
+- (b) fits it to the 1-slot run and a copy of the 4-slot run holding only its levels 1 and 4, predicts 4 slots
   at 8 users (twice the most it saw) and sets it beside the measured 4-slot level 8;
 
 each beside the machine's own noise: the spread (max/min) of the measured rounds' aggregate tok/s and walls.
@@ -62,14 +62,14 @@ RUN_TIMEOUT_S: Final = 900.0  # one locust run or one whatif; a busy machine is 
 
 # --- the real server: scenarios/real-sweep.yaml as tests/real/test_llamacpp_sweep.py shortens it ---------------
 REAL_SCENARIO: Final = REPO / "scenarios" / "real-sweep.yaml"
-REAL_LEVELS: Final = (1, 2, 4, 8)  # solo, two together (f(2) measured), four slots full, a queue of four
+REAL_LEVELS: Final = (1, 4, 8)  # solo, four slots full, a queue of four
 REAL_SLOTS: Final = (1, 2, 4)
 REAL_ROUNDS: Final = 3
 REAL_TOKENS: Final = 24
 REAL_THREADS: Final = 1  # llama.cpp on 2 threads crawls when any other process holds a core (docs/performance.md)
 FIT_SLOTS: Final = (1, 4)  # the runs the twin is fitted to; 2 slots is predicted
 PREDICTED_SLOTS: Final = 2
-SEEN_LEVELS: Final = (1, 2, 4)  # (b): the 4-slot run's levels the twin sees
+SEEN_LEVELS: Final = (1, 4)  # (b): the 4-slot run's levels the twin sees
 UNSEEN_LEVEL: Final = 8  # (b): the level it predicts, twice the most users it saw
 
 # --- the emulator: a preset from a seed, unknown to the fitter --------------------------------------------------

@@ -13,6 +13,8 @@ Tiers:
   (``pytestmark = pytest.mark.integration``) or the test. ``real`` (llama.cpp with a real model) and
   ``browser`` (headless Chromium) tests must be ``integration`` too; collection stops if one is not.
 - ``soak``: long bounded runs, left out unless asked for (``-m soak``); ``integration`` too.
+- ``slow``: long agreement checks (an exhaustive sweep as the reference), left out unless asked for
+  (``-m slow``); ``integration`` too.
 
 Importing locust monkey-patches the process with gevent. Some test modules import it (directly or
 through ``locustfiles``), so patch first, before any test module or shared client exists: a process
@@ -48,7 +50,8 @@ from tests.helpers import (
 from tests.tiers import UnmarkedIO, no_sockets_or_processes
 
 # --- tiers ------------------------------------------------------------------------------------------
-OUTSIDE_THE_PURE_TIER = ("real", "browser", "soak")  # markers of tests that always open sockets or start processes
+#: markers of tests that always open sockets or start processes
+OUTSIDE_THE_PURE_TIER = ("real", "browser", "soak", "slow")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -58,7 +61,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
              and not item.get_closest_marker("integration")]  # fmt: skip
     if wrong:
         listed = "\n  ".join(wrong)
-        raise pytest.UsageError(f"real, browser and soak tests must also be marked integration:\n  {listed}")
+        raise pytest.UsageError(f"real, browser, soak and slow tests must also be marked integration:\n  {listed}")
 
 
 def _pure(item: pytest.Item) -> Generator[None, object, object]:

@@ -27,6 +27,7 @@ def capacity_scenario(slo: dict[str, Any] | None = None, **load: Any) -> dict[st
     return emulator_scenario([CHAT], speed=10, slo=slo or {"e2e_p95": 0.6}, load=shape)
 
 
+@pytest.mark.slow  # an exhaustive sweep of 32 user counts; -m slow runs it
 def test_the_search_agrees_with_an_exhaustive_sweep_in_a_fraction_of_its_time(tmp_path):
     sweep, search, _ = compare("emulator", max_users=32, slo_s=0.6, level_s=1.5, settle_s=0.3, work=tmp_path)
     assert sweep.capacity >= 2, sweep.detail  # the range holds an answer to find

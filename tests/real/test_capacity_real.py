@@ -14,6 +14,7 @@ from benchmarks.capacity import compare
 pytestmark = [
     pytest.mark.real,
     pytest.mark.integration,
+    pytest.mark.slow,  # an exhaustive sweep of 24 user counts: six minutes; -m slow runs it
     pytest.mark.skipif(importlib.util.find_spec("xllamacpp") is None, reason="needs the [real] extra"),
 ]
 

@@ -18,7 +18,7 @@ from statistics import median
 
 import pytest
 
-from benchmarks.whatif_accuracy import Level, predict_two_slots, twin_line
+from benchmarks.whatif_accuracy import Level, predict_two_slots, spreads, twin_line
 from tests.loadgen.conftest import Comparison, run_variants
 
 pytestmark = [
@@ -27,7 +27,7 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("xllamacpp") is None, reason="needs the [real] extra"),
 ]
 
-LEVELS = [1, 2, 4, 8]  # solo, two sequences (the twin's f(2) measured), the four slots full, and a queue of four
+LEVELS = [1, 4, 8]  # solo, the four slots full, and beyond them (a queue of four)
 ROUNDS = 3  # the curve takes the median round: one round stalled by a neighbour cannot decide a verdict
 TOKENS = 24  # per request (ignore_eos: exactly this many)
 STEADY = 1.15  # the most the machine's speed may change between levels for the serial verdict to be required
@@ -183,11 +183,15 @@ def prediction_text(levels: list[Level], judged: list[Level]) -> str:
 
 @pytest.mark.timeout(900)  # the sweep, when this test runs alone, and whatif
 def test_whatif_predicts_the_measured_two_slot_run(real, tmp_path, record_property):
-    levels, twin = predict_two_slots(run_dirs(real), real.scenario, tmp_path)  # whatif --speed 10
+    runs = run_dirs(real)
+    levels, twin = predict_two_slots(runs, real.scenario, tmp_path)  # whatif --speed 10
     assert [level.users for level in levels] == LEVELS
-    judged = [level for level in levels if level.noise < ROUNDS_AGREE]
-    measured = (f"2 slots predicted by the twin of slots 1 and 4 ({twin_line(twin)}) over measured: "
-                + prediction_text(levels, judged))
+    # The twin learns from the 1- and 4-slot runs: when their own rounds disagree (a busy neighbour came and
+    # went), what it learnt is that noise, and the prediction is reported, not judged.
+    source_noise = max(max(agg, wall) - 1 for slots in (1, 4) for _, agg, wall in spreads(runs[slots]).values())
+    judged = [level for level in levels if level.noise < ROUNDS_AGREE and source_noise < ROUNDS_AGREE]
+    measured = (f"2 slots predicted by the twin of slots 1 and 4 ({twin_line(twin)}; their rounds up to "
+                f"{source_noise:.0%} apart) over measured: " + prediction_text(levels, judged))
     record_property("measured", measured)
     print(measured)
     for level in judged:
