@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +23,9 @@ from typing import Any, Final
 import gevent
 
 from analysis.schema import HostInfo
+from emulator.catalog import normalize_name
 from loadgen.scenario.hosts import OllamaHost
+from loadgen.servers.llamacpp import free_port
 from loadgen.servers.process import EmbeddedServerError, ServerProcess
 from loadgen.wire.probe import HostUnreachable, get_json
 
@@ -55,18 +56,8 @@ def resolve_binary(binary: str | None) -> str:
 
 def model_key(name: str) -> str:
     """Ollama's match key for a model name: ``llama3.2`` and ``registry.ollama.ai/library/llama3.2:latest``
-    are both ``llama3.2:latest``."""
-    name = name.strip().lower()
-    for prefix in ("registry.ollama.ai/library/", "registry.ollama.ai/"):
-        name = name.removeprefix(prefix)
-    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
-
-
-def free_port() -> int:
-    """A TCP port free on the loopback interface now (the server binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    are both ``llama3.2:latest`` (the emulator's catalog matches names the same way)."""
+    return normalize_name(name).lower()
 
 
 class OllamaServer:
@@ -97,7 +88,7 @@ class OllamaServer:
     def start(self) -> str:
         """Start ``ollama serve``, wait until it answers, check (or pull) and load the models; its URL.
         Raises ``EmbeddedServerError`` (the process stopped) when any step fails."""
-        address = f"127.0.0.1:{free_port()}"
+        address = f"127.0.0.1:{free_port('127.0.0.1')}"
         environment = {**os.environ, **self.environment, "OLLAMA_HOST": address}
         self.process = ServerProcess(self.name, [self.binary, "serve"], environment)
         self.process.spawn(read_stdout=False)
