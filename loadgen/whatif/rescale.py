@@ -14,12 +14,10 @@ import pandas as pd
 
 from analysis.capacity import Check
 from analysis.schema import CAPACITY_FILE, REQUESTS_FILE, RUN_FILE, SERVER_METRICS_FILE, STAGES_FILE
+from loadgen.whatif.accelerate import RATE_KEYS, TIME_KEYS
 
 TIMESTAMPS: Final = ("t_scheduled", "t_start", "t_first_token", "t_first_thinking", "t_end")
 DURATIONS: Final = ("server_total_s", "server_load_s", "server_prompt_eval_s", "server_eval_s")
-LOAD_TIMES: Final = frozenset({"duration", "level_duration", "stop_timeout", "probe_duration", "settle",
-                               "max_duration"})
-LOAD_RATES: Final = frozenset({"rate", "start_rate", "max_rate", "rate_precision", "spawn_rate"})
 
 
 def rescale_run(source: Path, target: Path, factor: float, note: str) -> Path:
@@ -64,7 +62,7 @@ def _info(info: dict[str, Any], factor: float, note: str) -> dict[str, Any]:
     load = dict(info.get("load") or {})
     for key, value in load.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
-            load[key] = value * factor if key in LOAD_TIMES else value / factor if key in LOAD_RATES else value
+            load[key] = value * factor if key in TIME_KEYS else value / factor if key in RATE_KEYS else value
     out["load"] = load
     out["predicted"] = {"note": note, "time_factor": factor}
     return out
