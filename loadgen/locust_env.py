@@ -27,6 +27,7 @@ class SuiteOptions(Protocol):
     capacity_min: float | None  # --capacity-min
     run_id: str  # --run-id
     no_report: bool  # --no-report
+    metrics_port: int  # --metrics-port: 0 = no /metrics port of its own
 
     # Locust's
     headless: bool
@@ -35,6 +36,7 @@ class SuiteOptions(Protocol):
     run_time: int | None  # -t, in seconds
     stop_timeout: float  # --stop-timeout, in seconds
     web_base_path: str  # --web-base-path
+    web_host: str  # --web-host: "" = every interface
 
 
 def options_of(environment: Environment) -> SuiteOptions:

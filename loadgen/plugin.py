@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from loadgen.scenario.hosts import EMBEDDED_HOSTS, EmbeddedHost
 from loadgen.scenario.load import Capacity, Steady
 from loadgen.scenario.scenario import HOSTS_OPTION, Scenario, ScenarioError, load_scenario
 from loadgen.servers import EmbeddedServerError, Server, server_for
+from loadgen.telemetry.export import Telemetry, TelemetryError, start_telemetry
 from loadgen.users import LLMUser, classes_for, declared_classes, scenario_of_classes
 from loadgen.users.node import ATTRIBUTE as NODE_ATTRIBUTE
 from loadgen.users.node import Node, api_keys, build_node
@@ -80,6 +82,9 @@ def add_arguments(parser: LocustArgumentParser) -> None:
                        help="Name the run directory (default: a timestamp and the scenario's name)")
     group.add_argument("--no-report", action="store_true", default=False, include_in_web_ui=False,
                        help="Do not write the analysis report at the end of a headless run")
+    group.add_argument("--metrics-port", type=int, default=0, env_var="LOCUST_METRICS_PORT", include_in_web_ui=False,
+                       help="Serve live metrics for Prometheus at http://<--web-host>:PORT/metrics (the web UI also "
+                            "serves them at /metrics; needs the [otel] extra). OTLP: Locust's --otel")
 
 
 def bucket_response_time(response_time: float) -> int:
@@ -113,6 +118,7 @@ class Controller:
         self._servers: dict[str, Server] = {}
         self._warned_hostnames: set[str] = set()
         self.starting = False  # the hosts are being started (SIGTERM then stops that)
+        self.telemetry: Telemetry | None = None  # the live metrics export (master or local runner)
         self.api_key = _take_api_key(environment)
         #: The LLM user classes of a user's own locustfile, and its other user classes: both always run.
         self.declared = declared_classes(environment.user_classes)
@@ -225,6 +231,8 @@ class Controller:
                           opts.run_id or None, api_keys(self.scenario, self.api_key))
         opts.run_id = ""  # a name is for one run: the next (web UI) run gets its own
         setattr(env, RUN_ATTRIBUTE, run)
+        if self.telemetry is not None:
+            self.telemetry.metrics.watch(run)
         message = messages.ScenarioMessage(run_id=run.run_id, scenario=self.scenario.to_payload(),
                                            hosts=self.host_urls, classes=[cls.__name__ for cls in self.declared])
         if isinstance(env.runner, MasterRunner):
@@ -263,8 +271,11 @@ class Controller:
         drained = run.wait_drained()
         run.finish(drained)
         log.info("run %s: %d requests recorded in %s", run.run_id, run.store.received, run.dir)
+        ended = time.monotonic()
         if self.options.headless and not self.options.no_report:
             self._write_report(run)
+        if self.options.headless and self.telemetry is not None and self.telemetry.watch is not None:
+            self.telemetry.watch.wait_for_scrape_after(ended)  # the process exits next: let Prometheus see the end
 
     def _write_report(self, run: RunRecorder) -> None:
         result = subprocess.run([sys.executable, "-m", "analysis", "report", str(run.dir)], capture_output=True,
@@ -383,6 +394,11 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         sys.exit(INTERRUPTED)
     finally:
         controller.starting = False
+    try:
+        controller.telemetry = start_telemetry(environment, options_of(environment))
+    except TelemetryError as e:
+        controller.stop_servers()
+        _fail(str(e))
     if environment.web_ui is not None:
         attach_web_ui(environment, controller)
 

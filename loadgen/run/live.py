@@ -270,6 +270,14 @@ class LiveStats:
                                                             Timeline(self.started_at, "sum"))
         return target
 
+    def server_samples(self, since: float) -> list[Sample]:
+        """Each server's (and model's) latest sample taken at ``since`` or later."""
+        return [sample for sample in self._samples.values() if sample.t >= since]
+
+    def slot_estimates(self) -> dict[Target, Estimate]:
+        """The slot count inferred so far per host and model (as of the last ``refresh``)."""
+        return {key: target.estimate for key, target in self._targets.items() if target.estimate is not None}
+
     # -- estimates ------------------------------------------------------------------------------------
 
     def refresh(self, now: float, force: bool = False) -> None:

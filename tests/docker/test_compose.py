@@ -53,7 +53,7 @@ def aliases(service: dict[str, Any]) -> list[str]:
 
 
 def test_services_and_the_profile_that_picks_the_target(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == {"ollama", "emulator", "master", "worker"}
+    assert set(services) == {"ollama", "emulator", "master", "worker", "prometheus", "grafana"}
     assert services["ollama"]["profiles"] == ["ollama"]
     assert services["emulator"]["profiles"] == ["emulator"]
     # Master and workers run with either profile, so neither has one, and neither may depend on a
@@ -243,3 +243,31 @@ def test_emulator_profile_leaves_ollama_out(run_compose: Callable[..., str], maj
         assert {"emulator", "master", "worker"} <= listed
     else:
         assert listed == {"emulator", "master", "worker"}
+
+
+def test_monitoring_profile_scrapes_the_master_and_provisions_the_dashboard(
+        services: dict[str, dict[str, Any]]) -> None:
+    """Prometheus scrapes the port the master serves /metrics on; Grafana gets the datasource and the
+    dashboard from files that exist; both only on loopback by default."""
+    for name in ("prometheus", "grafana"):
+        assert services[name]["profiles"] == ["monitoring"]
+        assert all(port.startswith("${MONITORING_BIND:-127.0.0.1}:") for port in services[name]["ports"])
+        for volume in services[name]["volumes"]:
+            assert (DOCKER_DIR / volume.split(":")[0]).exists(), volume
+    config = yaml.safe_load((DOCKER_DIR / "monitoring/prometheus.yml").read_text())
+    [job] = config["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == [f"master:{services['master']['environment']['LOCUST_METRICS_PORT']}"]
+    provisioning = DOCKER_DIR / "monitoring/grafana/provisioning"
+    datasource = yaml.safe_load((provisioning / "datasources/prometheus.yaml").read_text())
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load((provisioning / "dashboards/ollama-loadtest.yaml").read_text())
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in services["grafana"]["volumes"]}
+    assert (DOCKER_DIR / mounted[provider["providers"][0]["options"]["path"]] / "ollama-loadtest.json").exists()
+
+
+@pytest.mark.integration
+def test_config_resolves_the_monitoring_profile(run_compose: Callable[..., str]) -> None:
+    config = yaml.safe_load(run_compose("--profile", "emulator", "--profile", "monitoring", "config"))
+    assert {"prometheus", "grafana", "emulator", "master", "worker"} <= set(config["services"])
+    assert ("127.0.0.1", "3000", 3000) in published(config["services"]["grafana"]["ports"])
+    assert ("127.0.0.1", "9090", 9090) in published(config["services"]["prometheus"]["ports"])
