@@ -13,9 +13,11 @@ import json
 import os
 import platform
 import re
+import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -131,16 +133,19 @@ class LocustRun:
 
 
 def run_locust(scenario: dict[str, Any], processes: int, ramp: float, window: float, work: Path,
-               watch: Sequence[int] = ()) -> LocustRun:  # fmt: skip
+               watch: Sequence[int] = (), extra: Sequence[str] = (), env: dict[str, str] | None = None,
+               ) -> LocustRun:  # fmt: skip
     """Run ``locust --headless`` on ``scenario`` (its load's duration is set here: ``ramp`` + ``window``) with
-    ``processes`` worker processes (0: users in the master itself), measuring CPU over the window."""
+    ``processes`` worker processes (0: users in the master itself), measuring CPU over the window; ``extra``
+    arguments and ``env`` variables are added to locust's."""
     scenario = {**scenario, "load": {**scenario["load"], "duration": f"{ramp + window + 1:g}s"}}
     path = work / "scenario.yaml"
     path.write_text(yaml.safe_dump(scenario, sort_keys=False))
     results = work / "results"
-    command = locust_command(path, results, *(processes_args(processes) if processes else []))
+    command = locust_command(path, results, *(processes_args(processes) if processes else []), *extra)
     with (work / "locust.log").open("w") as log:
-        locust = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=clean_env(), cwd=REPO)
+        locust = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**clean_env(), **(env or {})},
+                                  cwd=REPO)
         try:
             deadline = time.monotonic() + 60
             while not list(results.glob("*/requests.csv")):  # the run has started: users spawn now
@@ -281,3 +286,54 @@ def machine() -> str:
         locust = "absent"
     return (f"{os.cpu_count()} cores ({model}), {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
             f"Python {platform.python_version()}, Locust {locust}, load average {os.getloadavg()[0]:.2f} at start")
+
+
+# --- live metrics ---------------------------------------------------------------------------------
+@contextmanager
+def metrics_consumers() -> Iterator[tuple[list[str], dict[str, str], Counter[str]]]:
+    """What a monitored run has on the other end of its exporters: a scraper reading ``--metrics-port`` every
+    second and an OTLP/HTTP sink taking ``--otel``'s exports every second. Yields the locust arguments and
+    environment that point the run at them, and the counts of ``scrapes`` and ``exports`` received."""
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    consumed: Counter[str] = Counter()
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            consumed["exports"] += 1
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stop = threading.Event()
+
+    def scrape() -> None:
+        while not stop.wait(1.0):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+                consumed["scrapes"] += 1
+            except OSError:
+                pass  # not up yet, or gone
+
+    threading.Thread(target=scrape, daemon=True).start()
+    try:
+        yield (["--metrics-port", str(port), "--web-host", "127.0.0.1", "--otel"],
+               {"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
+                "OTEL_METRIC_EXPORT_INTERVAL": "1000", "OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"},
+               consumed)
+    finally:
+        stop.set()
+        sink.shutdown()
+        sink.server_close()

@@ -10,7 +10,9 @@ measures:
 - the CPU share of each worker process, the master and the emulator, from /proc (psutil);
 - the streams actually held (request time inside the window / window) and the output tokens/s (one chunk per token).
 
-Overhead: N = 1, 100, 500 on one worker process. Capacity: for ``--processes`` 1 and 2, N grows along
+Overhead: N = 1, 100, 500 on one worker process, each level twice side by side: without the live
+exporters, and with them (``--metrics-port`` scraped every second and ``--otel`` exporting every second
+to an OTLP sink; ``--exporters off`` skips the second). Capacity: for ``--processes`` 1 and 2, N grows along
 ``--capacity-levels`` until a worker's CPU exceeds 80% or the TTFT error p99 exceeds 2 ms; the capacity
 is the last level within both. Every figure comes from this one run.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +54,7 @@ class Level:
     master_cpu: float
     emulator_cpu: float
     box_cpu: float  # the whole machine, % of all cores
+    consumed: str = ""  # with the exporters on: what reached their consumers ("12 scrapes, 11 OTLP exports")
 
     @property
     def within_goal(self) -> bool:
@@ -72,15 +76,17 @@ def scenario(url: str, users: int, api: str) -> dict:
     }  # fmt: skip
 
 
-def measure(users: int, processes: int, args: argparse.Namespace) -> Level:
-    """Run locust at ``users`` streams on ``processes`` worker processes and measure its steady window."""
-    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+def measure(users: int, processes: int, args: argparse.Namespace, exporters: bool = False) -> Level:
+    """Run locust at ``users`` streams on ``processes`` worker processes and measure its steady window;
+    ``exporters``: with the live metrics exported and consumed."""
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp, ExitStack() as stack:
         work = Path(tmp)
+        extra, env, consumed = stack.enter_context(harness.metrics_consumers()) if exporters else ([], {}, None)
         trace = work / "trace.jsonl"
         emulator = harness.start_emulator(*harness.emulator_flags(max(users, 1), args.tps, trace))
         try:
             run = harness.run_locust(scenario(emulator.url, users, args.api), processes, args.ramp, args.window,
-                                     work, watch=[emulator.proc.pid])  # fmt: skip
+                                     work, watch=[emulator.proc.pid], extra=extra, env=env)  # fmt: skip
         finally:
             emulator.stop()  # flushes the trace
         sent = harness.first_tokens_in(run.requests, run.begin, run.end)
@@ -100,6 +106,7 @@ def measure(users: int, processes: int, args: argparse.Namespace) -> Level:
         master_cpu=run.cpu.get(run.master, float("nan")),
         emulator_cpu=run.cpu.get(emulator.proc.pid, float("nan")),
         box_cpu=run.machine_cpu,
+        consumed=f"{consumed['scrapes']} scrapes, {consumed['exports']} OTLP exports" if consumed is not None else "",
     )
 
 
@@ -138,14 +145,19 @@ def main() -> None:
     parser.add_argument("--tps", type=float, default=10.0, help="decode tokens/s of every stream")
     parser.add_argument("--ramp", type=float, default=8.0, help="seconds from the run's start to the window")
     parser.add_argument("--window", type=float, default=15.0, help="seconds of steady measurement per level")
+    parser.add_argument("--exporters", default="on", choices=["on", "off"],
+                        help="on: measure each overhead level with the live metrics exporters too")
     parser.add_argument("--api", default="openai", choices=["openai", "ollama"],
                         help="openai: /v1/chat/completions SSE; ollama: /api/chat NDJSON")
     args = parser.parse_args()
     print(f"machine: {harness.machine()}", flush=True)
-    overhead = []
+    overhead, exported = [], []
     for users in [int(n) for n in args.levels.split(",")]:
         overhead.append(measure(users, 1, args))
         print(f"  overhead {users} users: p99 {overhead[-1].p99_ms:.2f} ms", file=sys.stderr, flush=True)
+        if args.exporters == "on":
+            exported.append(measure(users, 1, args, exporters=True))
+            print(f"  with exporters {users} users: p99 {exported[-1].p99_ms:.2f} ms", file=sys.stderr, flush=True)
     found: list[tuple[int, int, list[Level]]] = []
     for processes in [int(p) for p in args.capacity_processes.split(",") if p]:
         scale = [int(n) * processes for n in args.capacity_levels.split(",")]
@@ -154,6 +166,9 @@ def main() -> None:
           f"after {args.ramp:g} s ramp; TTFT error = client t_first_token - emulator first_chunk\n")
     print("### Measurement overhead (one worker process)\n")
     print(harness.markdown_table(HEADER, [row(level) for level in overhead]))
+    if exported:
+        print("\n### With the live exporters (--metrics-port scraped every 1 s, --otel exporting every 1 s)\n")
+        print(harness.markdown_table(HEADER + ["consumed"], [row(level) + [level.consumed] for level in exported]))
     print(f"\n### Capacity (busiest worker <= {CPU_LIMIT:.0f}% CPU and TTFT error p99 <= {P99_LIMIT_MS:g} ms)\n")
     print(harness.markdown_table(HEADER + ["within goal"],
                                  [row(level) + ["yes" if level.within_goal else "no"]

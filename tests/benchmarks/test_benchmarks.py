@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import statistics
 import subprocess
@@ -117,11 +118,15 @@ def test_overhead_measures_ttft_error_cpu_and_capacity() -> None:
     output = run("overhead.py", "--levels", ",".join(map(str, levels)),
                  "--capacity-levels", ",".join(map(str, capacity_levels)), "--capacity-processes", "1",
                  "--tps", str(OVERHEAD_TPS), "--ramp", "1.5", "--window", str(OVERHEAD_WINDOW))  # fmt: skip
-    overhead, capacity = tables(output)
+    overhead, exported, capacity = tables(output)
     assert [(r["users"], r["worker processes"]) for r in overhead] == [(str(n), "1") for n in levels]
+    assert [(r["users"], r["worker processes"]) for r in exported] == [(str(n), "1") for n in levels]
+    for row in exported:  # the exporters ran and their consumers got something every second or so
+        scrapes, exports = (int(n) for n in re.findall(r"\d+", row["consumed"]))
+        assert scrapes >= 1 and exports >= 1, row
     assert [(r["users"], r["worker processes"]) for r in capacity] == [(str(n), "1") for n in capacity_levels]
     machine = cores(output)
-    for row in overhead + capacity:
+    for row in overhead + exported + capacity:
         users = int(row["users"])
         assert row["errors"] == "0"
         assert number(row["requests sent in window"]) > 0
