@@ -42,8 +42,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Receiver, dict[s
                                             faults="http_503:every=5")))
     with otlp_receiver() as receiver:
         env = {**os.environ, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-               "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_METRIC_EXPORT_INTERVAL": "500", "OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
-               "OTEL_SERVICE_NAME": "loadtest-under-test"}
+               "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_METRIC_EXPORT_INTERVAL": "500",
+               "OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none", "OTEL_SERVICE_NAME": "loadtest-under-test"}
         done = subprocess.run(locust_command(path, tmp / "results", "--otel"), cwd=REPO, env=env, capture_output=True,
                               text=True, timeout=180)
     run = read_run(tmp / "results", done.returncode, done.stdout + done.stderr)
