@@ -53,7 +53,7 @@ from analysis.twin.fit import INT_FIELDS, PRESET_ORDER  # noqa: E402
 from benchmarks.harness import clean_env, machine, markdown_table  # noqa: E402
 from emulator.preset_file import FORMAT  # noqa: E402
 from emulator.presets import PRESETS  # noqa: E402
-from emulator.text import generate_prompt_tokens  # noqa: E402
+from emulator.prompt import generate_prompt  # noqa: E402
 from loadgen.whatif.command import DEFAULT_SPEED  # noqa: E402
 from loadgen.whatif.rescale import rescale_run  # noqa: E402
 from tests.helpers import locust_command  # noqa: E402
@@ -353,7 +353,7 @@ def random_preset(seed: int) -> dict[str, float]:
 
 def measure_speed(truth: dict[str, float]) -> float:
     """The fastest the measured runs may go: the shortest prompt's prefill lasts ``MIN_STEP_S`` (1 to 10)."""
-    shortest = min(generate_prompt_tokens(p, "", "", False, 0, PRESETS[TRUTH_BASE]) for p in PROMPTS)
+    shortest = min(generate_prompt(p, "", "", False, (), (), PRESETS[TRUTH_BASE]).tokens for p in PROMPTS)
     return float(f"{min(MAX_MEASURE_SPEED, max(1.0, shortest / truth['prefill_tps'] / MIN_STEP_S)):.3g}")
 
 

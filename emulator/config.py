@@ -140,6 +140,7 @@ class Config:
     faults: str = ""
     trace_file: str = ""
     openai_legacy_stream: bool = False
+    prompt_cache: bool = True  # each slot reuses the prefix its last prompt shares with the next, as Ollama's does
 
 
 def _positive_int(name: str, minimum: int) -> Callable[[str], int]:
@@ -163,6 +164,16 @@ def _speed(text: str) -> float:
     if not value > 0 or math.isinf(value):
         raise ConfigError(f"--speed must be a positive finite number, got {text!r}")
     return value
+
+
+_SWITCH: Final = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+
+
+def _switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in _SWITCH:
+        raise ConfigError(f"--prompt-cache must be on or off, got {text!r}")
+    return _SWITCH[value]
 
 
 def _tune(text: str) -> tuple[str, float]:
@@ -214,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stream /v1/chat/completions in the pre-0.32.6 format (role on every chunk, no finish chunk)",
     )
+    p.add_argument("--prompt-cache", default="on", metavar="on|off",
+                   help="reuse the prompt prefix each slot holds from its last request, as Ollama does (default on)")
     return p
 
 
@@ -243,6 +256,7 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
         values["speed"] = _speed(args.speed)
         values["tune"] = dict(_tune(t) for t in args.tune)
         values["seed"] = int(args.seed)
+        values["prompt_cache"] = _switch(args.prompt_cache)
     except ConfigError as exc:
         parser.error(str(exc))
     except ValueError:

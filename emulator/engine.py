@@ -1,10 +1,10 @@
 """A runner's decode engine: continuous batching in lockstep, on absolute deadlines.
 
 One loop per loaded model. Each step, every sequence that is decoding emits one token, and sequences
-that were waiting when the previous step ended have their prompt evaluated; the step lasts
-``decode_step_s(b) + sum(prefill_s(prompt))`` (with jitter), so a joining prompt stalls the batch for
-its prefill the way a llama.cpp batch does. The next step starts at the previous step's deadline, not
-when the loop got round to it, so lag never accumulates into drift.
+that were waiting when the previous step ended have their prompt evaluated (less its cached prefix); the
+step lasts ``decode_step_s(b) + sum(prefill_s(prefill_tokens))`` (with jitter), so a joining prompt stalls
+the batch for its prefill the way a llama.cpp batch does. The next step starts at the previous step's
+deadline, not when the loop got round to it, so lag never accumulates into drift.
 
 Every timestamp a sequence records is read from the real monotonic clock when a step actually ends
 (the loop wakes); a prefill starts when the previous step ended. The modelled durations are kept
@@ -24,6 +24,8 @@ class Sequence:
 
     __slots__ = (
         "prompt_tokens",
+        "prefill_tokens",
+        "cache_slot",
         "n_tokens",
         "emitted",
         "done",
@@ -38,6 +40,8 @@ class Sequence:
 
     def __init__(self, prompt_tokens: int, n_tokens: int) -> None:
         self.prompt_tokens = prompt_tokens
+        self.prefill_tokens = prompt_tokens  # what is evaluated: the prompt less what its slot had cached
+        self.cache_slot = -1  # the runner's slot that evaluated it
         self.n_tokens = n_tokens  # tokens to generate; set to 0 to stop early
         self.emitted = 0
         self.done: asyncio.Future[None] | None = None
@@ -119,7 +123,7 @@ class Engine:
             for seq in joiners:
                 seq.t_prefill_start = last_end
             step_s = tp.jittered(
-                tp.decode_step_s(len(self.active)) + sum(tp.prefill_s(s.prompt_tokens) for s in joiners)
+                tp.decode_step_s(len(self.active)) + sum(tp.prefill_s(s.prefill_tokens) for s in joiners)
             )
             deadline = step_start + step_s
             delay = deadline - loop.time()

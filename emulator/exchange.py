@@ -141,6 +141,8 @@ class Exchange:
                 prefill_end=epoch(seq.t_prefill_end),
                 last_token=epoch(seq.t_last),
                 prompt_tokens=seq.prompt_tokens,
+                cached_tokens=seq.prompt_tokens - seq.prefill_tokens,
+                cache_slot=seq.cache_slot,
                 eval_count=seq.emitted,
                 prompt_eval_s=round(seq.prompt_eval_s, 9),
                 eval_s=round(seq.eval_s, 9),

@@ -22,6 +22,7 @@ from emulator.engine import Sequence
 from emulator.faults import GARBAGE, Fault
 from emulator.httpserver import LAST_CHUNK, Connection, chunk
 from emulator.presets import Preset
+from emulator.prompt import EMPTY, Prompt
 from emulator.scheduler import Runner, RunnerOptions, Scheduler
 from emulator.text import VOCAB_JSON, detokenize, estimate_tokens, output_tokens
 
@@ -205,21 +206,31 @@ async def hold_runner(
         scheduler.release(runner)
 
 
-async def generate(runner: Runner, seq: Sequence, stamps: Stamps) -> None:
-    """Wait for a slot (FIFO), then run ``seq`` in the engine until its last token; stamps ``t_slot``."""
+async def generate(runner: Runner, seq: Sequence, stamps: Stamps, prompt: Prompt = EMPTY, answer: str = "") -> None:
+    """Wait for a slot (FIFO), take the cache slot sharing the longest prefix with ``prompt``, then run ``seq``
+    in the engine until its last token, evaluating only the prompt tokens not cached; stamps ``t_slot``. The
+    cache slot keeps ``prompt`` and ``answer`` (a sequence cancelled before its prompt was evaluated: what
+    it had cached)."""
     try:
         await runner.slots.acquire()
     except asyncio.CancelledError:
         stamps.cancelled = CONTEXT_CANCELED
         raise
     stamps.t_slot = monotonic()
+    seq.cache_slot, cached = runner.cache.take(prompt)
+    seq.prefill_tokens = seq.prompt_tokens - cached
+    held = prompt.first(cached)
     try:
         await runner.engine.submit(seq)  # type: ignore[union-attr]
+        held = prompt.answered(answer, runner.cache.preset)
     except asyncio.CancelledError:
         runner.engine.remove(seq)  # type: ignore[union-attr]
         stamps.cancelled = "client disconnected while generating"
+        if seq.t_prefill_end:
+            held = prompt
         raise
     finally:
+        runner.cache.release(seq.cache_slot, held)
         runner.slots.release()
 
 

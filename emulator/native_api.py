@@ -19,15 +19,10 @@ from emulator.engine import Sequence
 from emulator.exchange import NDJSON_TYPE, Exchange, dumps
 from emulator.inference import ChunkFormat, OutputPlan, StreamSequence, generate, hold_runner, plan_output
 from emulator.interface import Emulator
+from emulator.prompt import Prompt, chat_prompt, generate_prompt
 from emulator.resolve import find_model, runner_options
 from emulator.scheduler import RunnerOptions
-from emulator.text import (
-    chat_prompt_tokens,
-    generate_prompt_tokens,
-    request_rng,
-    stable_seed,
-    truncate_prompt,
-)
+from emulator.text import request_rng, stable_seed
 from emulator.validation import (
     CHAT_FIELDS,
     EMBED_FIELDS,
@@ -153,7 +148,7 @@ async def run_generation(
     model: ModelInfo,
     runner_opts: RunnerOptions,
     keep_alive: float | None,
-    prompt_tokens: int,
+    prompt: Prompt,
     plan: OutputPlan,
     writer: Writer,
     stream: bool,
@@ -161,15 +156,15 @@ async def run_generation(
     """Schedule, wait for a slot, generate, and write the stream or the whole response."""
     if stream:
         seq: Sequence = StreamSequence(
-            ex.conn, ex.conn.chunked_head(200, writer.content_type), writer.fmt, plan, prompt_tokens, ex.fault
+            ex.conn, ex.conn.chunked_head(200, writer.content_type), writer.fmt, plan, prompt.tokens, ex.fault
         )
         ex.start_stream(seq)  # type: ignore[arg-type]
     else:
-        seq = Sequence(prompt_tokens, plan.n_tokens)
+        seq = Sequence(prompt.tokens, plan.n_tokens)
         ex.seq = seq
     ex.done_reason = plan.done_reason
     async with hold_runner(app.scheduler, model, runner_opts, keep_alive, ex.stamps) as runner:
-        await generate(runner, seq, ex.stamps)
+        await generate(runner, seq, ex.stamps, prompt, plan.content)
         metrics = ex.metrics(seq)
         if not isinstance(seq, StreamSequence):
             ex.send_json(writer.whole(plan, metrics))
@@ -289,15 +284,15 @@ async def generate_request(app: Emulator, ex: Exchange, body: dict[str, Any], wr
         obj = {"model": name, "created_at": now_rfc3339(), "response": "", "done": True, "done_reason": "load"}
         await load_only(app, ex, model, r_opts, keep_alive, obj)
         return
-    tokens = generate_prompt_tokens(
-        prompt, body.get("system") or "", body.get("suffix") or "", raw, len(body.get("images") or ()), app.preset
-    ) + len(body.get("context") or ())
-    tokens = truncate_prompt(tokens, r_opts.num_ctx, opts.num_keep)
+    rendered = generate_prompt(
+        prompt, body.get("system") or "", body.get("suffix") or "", raw, body.get("images") or (),
+        body.get("context") or (), app.preset,
+    ).truncated(r_opts.num_ctx, opts.num_keep)
     rng = request_rng(opts.seed, app.config.seed, model.name, body.get("system") or "", prompt)
     plan = plan_output(rng, app.preset, opts.num_predict, r_opts.num_ctx, think)
-    writer = writer or GenerateWriter(name, tokens, raw)
+    writer = writer or GenerateWriter(name, rendered.tokens, raw)
     await run_generation(
-        app, ex, model, r_opts, keep_alive, tokens, plan, writer, body.get("stream", True) is not False
+        app, ex, model, r_opts, keep_alive, rendered, plan, writer, body.get("stream", True) is not False
     )
 
 
@@ -370,13 +365,13 @@ async def chat_request(
     if not messages:
         await load_only(app, ex, model, r_opts, keep_alive, _bare_chat(name, "load"))
         return
-    tokens = truncate_prompt(chat_prompt_tokens(messages, tools, app.preset), r_opts.num_ctx, opts.num_keep)
+    rendered = chat_prompt(messages, tools, app.preset).truncated(r_opts.num_ctx, opts.num_keep)
     rng = request_rng(opts.seed, app.config.seed, model.name, json.dumps(messages, sort_keys=True))
     calls_tools = tools if messages[-1].get("role") != "tool" else None
     plan = plan_output(rng, app.preset, opts.num_predict, r_opts.num_ctx, think, calls_tools)
     writer = make_writer(plan) if make_writer else ChatWriter(name, plan.tool_calls)
     await run_generation(
-        app, ex, model, r_opts, keep_alive, tokens, plan, writer, body.get("stream", True) is not False
+        app, ex, model, r_opts, keep_alive, rendered, plan, writer, body.get("stream", True) is not False
     )
 
 

@@ -24,6 +24,7 @@ from emulator.clock import monotonic, to_epoch
 from emulator.config import Config
 from emulator.engine import Engine
 from emulator.presets import Preset
+from emulator.prompt_cache import PromptCache
 from emulator.slots import FifoSlots
 from emulator.text import stable_seed
 from emulator.throughput import Throughput
@@ -61,14 +62,17 @@ class RunnerOptions:
 
 
 class Runner:
-    """A loaded (or loading) model: its slots, its engine, its reference count and keep-alive."""
+    """A loaded (or loading) model: its slots and their prompt cache, its engine, its reference count and
+    keep-alive."""
 
-    def __init__(self, model: ModelInfo, options: RunnerOptions, num_parallel: int, tp: Throughput, session_s: float):
+    def __init__(self, model: ModelInfo, options: RunnerOptions, num_parallel: int, tp: Throughput, session_s: float,
+                 cache: PromptCache):
         self.model = model
         self.options = options
         self.num_parallel = num_parallel
         self.throughput = tp
         self.slots = FifoSlots(num_parallel)
+        self.cache = cache
         self.engine: Engine | None = None
         self.session_s = session_s
         self.ref_count = 0
@@ -273,7 +277,8 @@ class Scheduler:
         if pending.gone.done():
             return
         session = pending.keep_alive if pending.keep_alive is not None else self._config.keep_alive
-        runner = Runner(model, pending.options, num_parallel, tp, session)
+        cache = PromptCache(num_parallel, self._preset, self._config.prompt_cache)
+        runner = Runner(model, pending.options, num_parallel, tp, session, cache)
         runner.ref_count = 1
         self.runners[model.name] = runner
         self.load_counts[model.name] += 1

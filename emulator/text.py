@@ -1,7 +1,7 @@
 """Text without a model: prompt-token estimates and deterministic output tokens.
 
 There is no tokenizer. A text's token count is ``max(ceil(words * tokens_per_word), ceil(chars / 4))``;
-the rendered prompt adds the preset's template overhead per message and per prompt. Output is drawn
+the rendered prompt (``prompt.py``) adds the preset's template overhead per message and per prompt. Output is drawn
 from a fixed vocabulary whose JSON encodings are computed once, so streaming a token costs no encoding.
 """
 
@@ -13,7 +13,7 @@ import math
 import random
 from collections.abc import Iterable
 from itertools import accumulate
-from typing import Any, Final
+from typing import Final
 
 from emulator.presets import Preset
 
@@ -41,33 +41,6 @@ def estimate_tokens(text: str, preset: Preset) -> int:
     if not text:
         return 0
     return max(math.ceil(len(text.split()) * preset.tokens_per_word), math.ceil(len(text) / 4))
-
-
-def chat_prompt_tokens(messages: Iterable[dict[str, Any]], tools: list[Any] | None, preset: Preset) -> int:
-    """Tokens of a chat rendered through a template: each message's content, thinking, tool calls and
-    images plus ``message_overhead``; the tool definitions; and ``prompt_overhead`` once."""
-    total = preset.prompt_overhead
-    for msg in messages:
-        total += preset.message_overhead + estimate_tokens(msg.get("content") or "", preset)
-        total += estimate_tokens(msg.get("thinking") or "", preset)
-        if msg.get("tool_calls"):
-            total += estimate_tokens(json.dumps(msg["tool_calls"]), preset)
-        total += IMAGE_TOKENS * len(msg.get("images") or ())
-    if tools:
-        total += estimate_tokens(json.dumps(tools), preset)
-    return total
-
-
-def generate_prompt_tokens(prompt: str, system: str, suffix: str, raw: bool, images: int, preset: Preset) -> int:
-    """Tokens of a ``/api/generate`` prompt: raw prompts are counted as they are; templated ones add
-    the system message, the per-message and per-prompt overhead."""
-    total = estimate_tokens(prompt, preset) + estimate_tokens(suffix, preset) + IMAGE_TOKENS * images
-    if raw:
-        return total
-    total += preset.message_overhead + preset.prompt_overhead
-    if system:
-        total += preset.message_overhead + estimate_tokens(system, preset)
-    return total
 
 
 def truncate_prompt(tokens: int, num_ctx: int, num_keep: int) -> int:

@@ -14,23 +14,13 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from analysis.twin.decode import HALF, mean_cover, succeeded
+from analysis.prompt_cache import CACHE_HIT_FACTOR, evaluated_alone, inferred_hits
+from analysis.twin.decode import HALF, succeeded
 from analysis.twin.slowdown import Point, RunSpeeds
 
 #: A server load timer above this is a real model load; a loaded runner is handed over in a few ms
 #: (the same floor as ``analysis.coldstart``).
 LOAD_FLOOR_S: Final = 0.5
-#: On Ollama ``prompt_eval_count`` counts cached prompt tokens while ``prompt_eval_duration`` covers only the
-#: evaluated ones, so a prompt-cache hit shows only as a rate far above the hardware's. Rates vary by tens of
-#: percent with prompt size and batch; a mostly cached prompt evaluates 10-100x faster. A request evaluated
-#: more than this many times faster than the median (and not reporting ``cached_tokens``) is taken for a hit.
-CACHE_HIT_FACTOR: Final = 5.0
-#: A prompt counts as evaluated alone when, over its evaluation, fewer than this many other requests were in
-#: service (their prompt or decode) on average. A prompt that shares its engine steps with other work (it joined
-#: a running batch, or other prompts joined with it) has a timer that holds that work too: four prompts evaluated
-#: together each report the time of all four. Half a request leaves room for the millisecond by which the client's
-#: clock and the server's timers disagree where one request ends and the next begins.
-ALONE_COMPANY: Final = 0.5
 #: Percentiles of the lengths of outputs that stopped by themselves that bound the natural output range.
 OUTPUT_PERCENTILES: Final = (5.0, 95.0)
 #: The sweep that measures the parallel penalty, for the reason given when it cannot be fitted.
@@ -187,24 +177,9 @@ def contention(points: Sequence[Point], linear_c: float, linear_rms: float, runs
     )
 
 
-def evaluated_alone(records: pd.DataFrame) -> pd.Series:
-    """Per request (successful, with server timers): whether its prompt was evaluated with no other request in
-    service, by ``ALONE_COMPANY``. Service is ``[t_end - eval - prompt_eval, t_end]`` and the prompt its first
-    ``prompt_eval`` seconds, compared within each run (``run`` column)."""
-    prompt_s = records["server_prompt_eval_s"].astype(float)
-    start = records["t_end"].astype(float) - records["server_eval_s"].astype(float).fillna(0.0) - prompt_s
-    alone = pd.Series(False, index=records.index)
-    for _, rows in records[prompt_s > 0].groupby("run", sort=False):
-        begin = start[rows.index].to_numpy()
-        company = mean_cover(begin, rows["t_end"].to_numpy(dtype=float), begin,
-                             begin + prompt_s[rows.index].to_numpy()) - 1  # less itself, in service throughout
-        alone[rows.index] = company < ALONE_COMPANY
-    return alone
-
-
 def prefill_tps(records: pd.DataFrame) -> Parameter:
     """Median of ``prompt_tokens / server_prompt_eval_s`` over prompts evaluated alone (``evaluated_alone``; all,
-    when none was) without prompt-cache hits.
+    when none was) without prompt-cache hits (``analysis.prompt_cache``).
 
     ``records``: the target's records of every run, with a ``run`` column."""
     name, unit = "prefill_tps", "tok/s"
@@ -212,20 +187,20 @@ def prefill_tps(records: pd.DataFrame) -> Parameter:
     if r.empty:
         return undetermined(name, unit, "no request reported a prompt evaluation time (no server timers)")
     reported = r["cached_tokens"] > 0
-    alone = evaluated_alone(r)
+    alone = evaluated_alone(r, ("run",))
     crowded = ~reported & ~alone if (~reported & alone).any() else pd.Series(False, index=r.index)
     rate = (r["prompt_tokens"] / r["server_prompt_eval_s"])[~reported & ~crowded]
     if rate.empty:
         return undetermined(name, unit, "every prompt was a prompt-cache hit (cached_tokens > 0)")
-    unreported = r["cached_tokens"][rate.index].isna() & (rate > CACHE_HIT_FACTOR * rate.median())
+    unreported = r["cached_tokens"][rate.index].isna() & inferred_hits(rate, rate)
     rate = rate[~unreported]
     value = float(rate.median())
     excluded = [f"{int(reported.sum())} reported cache hits (cached_tokens > 0)"] if reported.any() else []
     if crowded.any():
         excluded.append(f"{int(crowded.sum())} evaluated beside other requests (their timers hold the others' work)")
     if unreported.any():
-        excluded.append(f"{int(unreported.sum())} evaluated > {CACHE_HIT_FACTOR:g}x the median rate (cache hits "
-                        "Ollama does not report)")
+        excluded.append(f"{int(unreported.sum())} evaluated > {CACHE_HIT_FACTOR:g}x the median rate of the others "
+                        "(cache hits Ollama does not report)")
     notes = ["excluded " + ", ".join(excluded)] if excluded else []
     if not alone.any():
         notes.append("no prompt was evaluated alone: the rates include other requests' work in the same steps")

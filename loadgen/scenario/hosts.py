@@ -118,6 +118,7 @@ class EmulatorSettings(Spec):
     models: Models | None = None
     faults: Annotated[str, Field(strict=True)] | None = None  # the emulator's fault spec, e.g. "reset:p=0.1"
     trace_file: Annotated[str, Field(strict=True)] | None = None  # one JSON line per request, server-side times
+    prompt_cache: StrictBool | None = None  # false: every prompt evaluated whole (Ollama's cache is always on)
 
     @field_validator("preset")
     @classmethod

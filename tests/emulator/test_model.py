@@ -11,7 +11,8 @@ from emulator.config import ConfigError
 from emulator.faults import FaultInjector, parse_spec
 from emulator.inference import plan_output
 from emulator.presets import get_preset
-from emulator.text import chat_prompt_tokens, estimate_tokens, generate_prompt_tokens, truncate_prompt
+from emulator.prompt import chat_prompt, generate_prompt
+from emulator.text import estimate_tokens, truncate_prompt
 from emulator.throughput import Throughput
 
 M1 = get_preset("m1")
@@ -49,10 +50,10 @@ def test_token_estimates():
     assert estimate_tokens("hello world how are you", M1) == 7
     assert estimate_tokens("x" * 40, M1) == 10  # one 40-char word: chars / 4
     # prompt overhead 3 + message overhead 4 + 7
-    assert chat_prompt_tokens([{"role": "user", "content": "hello world how are you"}], None, M1) == 14
+    assert chat_prompt([{"role": "user", "content": "hello world how are you"}], None, M1).tokens == 14
     # raw: the text alone; templated: + 4 + 3, a system message + 4 + its own tokens (2 words -> 3)
-    assert generate_prompt_tokens("hello world how are you", "", "", True, 0, M1) == 7
-    assert generate_prompt_tokens("hello world how are you", "be brief", "", False, 0, M1) == 7 + 7 + 4 + 3
+    assert generate_prompt("hello world how are you", "", "", True, (), (), M1).tokens == 7
+    assert generate_prompt("hello world how are you", "be brief", "", False, (), (), M1).tokens == 7 + 7 + 4 + 3
 
 
 def test_truncation_keeps_num_keep_and_drops_blocks():
