@@ -13,6 +13,8 @@ from analysis.capacity_result import CapacityResult, host_shares, parse_capacity
 from analysis.coldstart import cold_starts
 from analysis.errors import InputError
 from analysis.latency import error_table, latency_over_time, latency_table
+from analysis.prompt_cache import PromptCacheReport, prompt_cache_report
+from analysis.replay import ReplayFidelity, replay_fidelity
 from analysis.run import Run
 from analysis.saturation import Saturation, analyze_saturation
 from analysis.slo import Slo, failed, goodput, slos, verdicts
@@ -44,6 +46,8 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     capacity: CapacityResult | None = None  # a capacity search's answer, with the gate in force
     capacity_shares: pd.DataFrame = field(default_factory=pd.DataFrame)  # per host, at the last passing level
+    prompt_cache: PromptCacheReport | None = None  # with shared prefixes or prompt-cache hits
+    replay: ReplayFidelity | None = None  # a trace replay's scheduled against actual send times
 
     @property
     def slo_failed(self) -> bool:
@@ -100,6 +104,8 @@ def analyze(run: Run, slo_overrides: Mapping[str, float] | None = None, window_s
         notes=notes,
         capacity=capacity,
         capacity_shares=shares,
+        prompt_cache=prompt_cache_report(run),
+        replay=replay_fidelity(run),
     )
 
 

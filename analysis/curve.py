@@ -17,7 +17,7 @@ KEYS = ["host", "model"]
 #: Curve columns and what they mean (printed in the report).
 COLUMNS: dict[str, str] = {
     "x": "concurrency: the stage's users (closed loop) or arrival rate (open loop)",
-    "mode": "stage mode (round: closed rounds, steady: a held level, arrivals: open loop)",
+    "mode": "stage mode (round: closed rounds, steady: a held level, arrivals and replay: open loop)",
     "rounds": "stages (closed rounds) measured at this level",
     "requests": "requests outside warm-up",
     "errors": "failed requests (any class)",

@@ -15,6 +15,9 @@ from analysis.document import Bullets, Document, Figure, Heading, Table, Text
 from analysis.locust_csv import BUCKETED_NOTE, LocustView
 from analysis.metrics import METRICS
 from analysis.percentiles import METHOD
+from analysis.prompt_cache import METHOD as CACHE_METHOD
+from analysis.prompt_cache import PromptCacheReport
+from analysis.replay import ReplayFidelity
 
 CURVE_SHOWN = ["level", "x", "rounds", "requests", "errors", "n_503", "wall_s", "agg_tok_s", "req_s", "per_req_tok_s",
                "in_flight", "in_service", "waiting", "slot_wait_p95_s", "ttft_p95_s", "e2e_p95_s"]
@@ -62,6 +65,8 @@ def overview(a: Analysis) -> list[str]:
 def build_report(a: Analysis) -> Document:
     doc = Document(f"Load test report: {a.run.name}")
     doc.add(Heading("What was measured"), Bullets(overview(a)))
+    if a.replay is not None:
+        _replay(doc, a.replay)
     if a.capacity is not None:
         _capacity(doc, a.capacity, a.capacity_shares)
     if a.slos:
@@ -77,6 +82,8 @@ def build_report(a: Analysis) -> Document:
     if a.run.has_records:
         _saturation(doc, a)
         _latency(doc, a)
+        if a.prompt_cache is not None:
+            _prompt_cache(doc, a.prompt_cache)
         _cold_and_thinking(doc, a)
     if a.locust is not None:
         _locust(doc, a.locust)
@@ -143,6 +150,26 @@ def _latency(doc: Document, a: Analysis) -> None:
     doc.add(Table(a.errors, "errors by class; 503 (server busy) apart"))
     if not a.goodput_by_level.empty and a.slos:
         doc.add(Table(a.goodput_by_level, "goodput per level"))
+
+
+def _prompt_cache(doc: Document, c: PromptCacheReport) -> None:
+    """Shared prefixes, the hits and how they were found, TTFT with and without a hit."""
+    lines = [f"shared prefix: {line}" for line in c.prefixes]
+    lines.append(f"{c.hits} of {c.judged} requests judged were prompt-cache hits: {c.reported} reported by the "
+                 f"server, {c.inferred} inferred from its timers")
+    if c.unjudged:
+        lines.append(f"{c.unjudged} successful requests could not be judged (no cached_tokens, no server timers)")
+    lines += [f"miss rate {model}@{host}: {rate:.1f} prompt tok/s" for (host, model), rate in c.miss_rates.items()]
+    doc.add(Heading("Prompt cache"), Bullets(lines), Text(f"How hits are found: {CACHE_METHOD}."),
+            Table(c.table, "TTFT of requests with and without a prompt-cache hit (successful, warm-up excluded)"))
+
+
+def _replay(doc: Document, r: ReplayFidelity) -> None:
+    """How faithfully the trace was replayed: sent against scheduled, the lag, what was left out."""
+    doc.add(Heading("Replay fidelity"), Text(r.line),
+            Table(r.table(), "scheduling lag of the replayed requests: each was due at its recorded time (from the "
+                             "window's start, divided by speed); a request that found every user busy, or waited for "
+                             "the earlier requests of its session, went out late"))
 
 
 def _cold_and_thinking(doc: Document, a: Analysis) -> None:

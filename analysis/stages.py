@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 #: Stage modes whose requests describe a steady concurrency level (ramps and drains are transitions).
-CURVE_MODES = frozenset({"steady", "level", "round", "arrivals", "probe", ""})
+CURVE_MODES = frozenset({"steady", "level", "round", "arrivals", "replay", "probe", ""})
 #: Requests up to this many seconds before a stage's ``t_begin`` still belong to it (master vs worker
 #: clocks, and the first request of a round sent a few ms before the stage row's timestamp).
 CLOCK_TOLERANCE_S = 0.5

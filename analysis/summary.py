@@ -57,6 +57,7 @@ def summary(a: Analysis) -> dict[str, Any]:
         },
         "advice": [x.to_dict() for x in a.advice],
         "notes": a.notes,
+        "replay": None if a.replay is None else a.replay.to_json(),
     }
     if records is not None:
         out["requests"] = {
@@ -71,6 +72,7 @@ def summary(a: Analysis) -> dict[str, Any]:
         out["cold_starts"] = {"count": len(a.cold), "reloads": int((a.cold["kind"] == "reload").sum())
                               if not a.cold.empty else 0, "requests": a.cold}
         out["thinking"] = a.thinking
+        out["prompt_cache"] = None if a.prompt_cache is None else a.prompt_cache.to_json()
     if a.locust is not None:
         out["locust"] = {"note": BUCKETED_NOTE, "entries": a.locust.entries, "users_curve": a.locust.users_curve,
                          "failures": a.locust.failures}

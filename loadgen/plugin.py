@@ -43,6 +43,7 @@ from loadgen.users import LLMUser, classes_for, declared_classes, scenario_of_cl
 from loadgen.users.node import ATTRIBUTE as NODE_ATTRIBUTE
 from loadgen.users.node import Node, api_keys, build_node
 from loadgen.users.pacing import ArrivalStream, RoundGate
+from loadgen.users.replay import ReplayStream
 from loadgen.variants import INTERRUPTED, run_variants
 from loadgen.webui.extension import attach as attach_web_ui
 from loadgen.webui.extension import scenario_choices
@@ -360,7 +361,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     runner = runner_of(environment)
     gevent.signal_handler(signal.SIGINT, _interrupt_main_greenlet)
     node_messages = {messages.FLUSH: _on_flush_message, messages.ROUND: _on_round_message,
-                     messages.ARRIVALS: _on_arrivals_message}
+                     messages.ARRIVALS: _on_arrivals_message, messages.REPLAY: _on_replay_message}
     if isinstance(runner, WorkerRunner):
         runner.register_message(messages.SCENARIO, _on_scenario_message)
         for kind, handler in node_messages.items():
@@ -511,3 +512,9 @@ def _on_arrivals_message(environment: Environment, msg: Message, **_kwargs: Any)
     node: Node | None = getattr(environment, NODE_ATTRIBUTE, None)
     if node is not None and isinstance(node.pacer, ArrivalStream):
         node.pacer.set_rate(msg.data["rate"])
+
+
+def _on_replay_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:
+    node: Node | None = getattr(environment, NODE_ATTRIBUTE, None)
+    if node is not None and isinstance(node.pacer, ReplayStream):
+        node.pacer.start(msg.data["start"], msg.data["nodes"])

@@ -18,6 +18,8 @@ FLUSH: Final = "llm_flush"
 ROUND: Final = "llm_round"
 #: master → workers: the open-loop arrival rate from now on (this worker's share).
 ARRIVALS: Final = "llm_arrivals"
+#: master → workers: start replaying the trace; each node sends its share of the sessions.
+REPLAY: Final = "llm_replay"
 
 
 class ScenarioMessage(TypedDict):
@@ -49,3 +51,8 @@ class RoundMessage(TypedDict):
 
 class ArrivalsMessage(TypedDict):
     rate: float  # arrivals per second on the receiving node
+
+
+class ReplayMessage(TypedDict):
+    start: float  # epoch seconds: the trace's window start, on every node
+    nodes: list[int]  # the nodes taking part (worker indexes): nodes[i] sends the sessions s with s % len(nodes) == i

@@ -30,9 +30,10 @@ from loadgen.run.records import RecordStore
 from loadgen.run.rundir import StageLog, new_run_id, write_run_info
 from loadgen.run.sampler import ServerSampler
 from loadgen.run.workers import hostname_of
+from loadgen.scenario.conversations import Conversations
 from loadgen.scenario.options import Slo
 from loadgen.scenario.scenario import Scenario
-from loadgen.scenario.workloads import Workload
+from loadgen.scenario.workloads import ChatWorkload, Workload
 from loadgen.servers.llamacpp import engine_version
 from loadgen.wire.client import first_token_clock
 
@@ -80,10 +81,14 @@ class RunRecorder:
             "versions": {"suite": SUITE_VERSION, "locust": locust.__version__, "python": platform.python_version()},
             "hosts": hosts,
             "workers": [],
-            "load": scenario.load.model_dump(mode="json"),
+            "load": scenario.load.model_dump(mode="json", exclude={"requests", "sessions"}),  # a replay: no schedule
             "slo": slo_thresholds(scenario.slo),
             "workloads": [workload_summary(w) for w in scenario.workloads],
         }
+        for workload in scenario.workloads:
+            if (dataset := read_dataset(workload)) and dataset.counts:
+                log.log(logging.WARNING if dataset.counts.bad else logging.INFO, "workload %s: %s: %s",
+                        workload.name, dataset.file, dataset.counts)
         runner = environment.runner
         #: Client ids of the workers connected when the run started: the run's scenario went to them.
         self.participants = frozenset(c.id for c in runner.clients.all) if isinstance(runner, MasterRunner) \
@@ -229,7 +234,15 @@ def workload_summary(workload: Workload) -> dict[str, Any]:
         "num_predict": workload.options.num_predict,
         "stream": workload.options.stream,
         "slo": slo_thresholds(workload.slo),
+        "prefix": workload.prefix.model_dump() if workload.prefix else None,
+        "conversations": ({"file": dataset.file, **dataset.counts.model_dump()}
+                          if (dataset := read_dataset(workload)) and dataset.counts else None),
     }
+
+
+def read_dataset(workload: Workload) -> Conversations | None:
+    """A chat workload's conversation dataset, when it replays one."""
+    return workload.conversations if isinstance(workload, ChatWorkload) else None
 
 
 def run_of(environment: Environment) -> RunRecorder | None:

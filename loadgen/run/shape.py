@@ -23,7 +23,7 @@ from locust.runners import Runner
 
 from loadgen.run import messages
 from loadgen.run.recorder import RunRecorder, run_of
-from loadgen.scenario.load import Arrivals, LoadShape, Probe, Rounds, Stages, Steady, Sweep
+from loadgen.scenario.load import Arrivals, LoadShape, Probe, Replay, Rounds, Stages, Steady, Sweep
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Phase:
     """One step of the plan."""
 
     label: str
-    mode: str  # warmup, steady, stage, level, round, probe, arrivals
+    mode: str  # warmup, steady, stage, level, round, probe, arrivals, replay
     users: int
     spawn_rate: float
     duration: float | None = None  # seconds; None with requests=None: until stopped
@@ -48,6 +48,12 @@ class Phase:
     def is_round(self) -> bool:
         """A closed round: released once every user is up, it ends when each has had its session."""
         return self.mode in ("warmup", "round", "probe")
+
+    @property
+    def waits_for_users(self) -> bool:
+        """The phase begins once every user is up: a round, or a replay (whose first requests would
+        otherwise find users still starting)."""
+        return self.is_round or self.mode == "replay"
 
 
 def plan(
@@ -91,6 +97,10 @@ def _measured(load: LoadShape, users: int | None, spawn_rate: float | None, dura
             Phase(f"a{i + 1}-{s.rate:g}/s", "arrivals", load.max_users, float(load.max_users), s.duration, rate=s.rate)
             for i, s in enumerate(load.stages)
         ]
+    if isinstance(load, Replay):
+        # Until every request is recorded, or stop_timeout after the last was due (a node that vanished).
+        return [Phase("replay", "replay", load.max_users, float(load.max_users), load.wall_span + load.stop_timeout,
+                      len(load.requests))]
     raise ValueError(f"unknown load shape {load.shape!r}")
 
 
@@ -127,12 +137,15 @@ class ScenarioShape(LoadTestShape):
         return max(phase.users for phase in self.phases)
 
     def describe(self) -> str:
-        """The plan in a few words: "6 users for 30 s", "4 stages of up to 8 users"."""
+        """The plan in a few words: "6 users for 30 s", "4 stages of up to 8 users", "a replay of 20 requests
+        by 100 users"."""
         measured = [phase for phase in self.phases if phase.mode != "warmup"] or self.phases
         if len(measured) > 1:
             return f"{len(measured)} stages of up to {self.peak_users} users"
         only = measured[0]
         users = f"{only.users} user{'' if only.users == 1 else 's'}"
+        if only.mode == "replay":
+            return f"a replay of {only.requests} requests by {users}"
         return f"{users} for {only.duration:g} s" if only.duration else users
 
     def reset_time(self) -> None:
@@ -152,15 +165,15 @@ class ScenarioShape(LoadTestShape):
                     return phase.users, phase.spawn_rate
             self._index += 1
             self._begun = False
-            if self._index < len(self.phases) and not self.phases[self._index].is_round:
+            if self._index < len(self.phases) and not self.phases[self._index].waits_for_users:
                 self._begin(run, self.phases[self._index])
         return self._drain(run)
 
     def _begin(self, run: RunRecorder, phase: Phase) -> None:
         log.info("stage %s: %d users%s", phase.label, phase.users, f", {phase.rate:g} arrivals/s" if phase.rate else "")
         # The first phase's users were started by the tick before the run existed, so a closed loop began
-        # with the run; rounds and arrivals begin now, when their release or rate goes out.
-        paced = phase.is_round or phase.rate is not None
+        # with the run; rounds, arrivals and replays begin now, when their release, rate or start goes out.
+        paced = phase.waits_for_users or phase.rate is not None
         begin = run.info["started_at"] if self._index == 0 and not paced else time.time()
         warmup_s = None if phase.mode == "warmup" else phase.warmup_s
         run.stages.begin(phase.label, phase.mode, phase.users, phase.rate, warmup_s=warmup_s, at=begin)
@@ -175,6 +188,9 @@ class ScenarioShape(LoadTestShape):
             self._locust_runner.send_message(messages.ROUND, message)
         if phase.rate is not None:
             self._send_rate(run, phase.rate)
+        if phase.mode == "replay":
+            replay = messages.ReplayMessage(start=begin, nodes=sorted(run.live_workers()))
+            self._locust_runner.send_message(messages.REPLAY, replay)
 
     def _send_rate(self, run: RunRecorder, rate: float) -> None:
         share = rate / max(1, len(run.live_workers()))

@@ -8,8 +8,10 @@ on the YAML source with ``SourceMap``.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -90,6 +92,22 @@ def show(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "a list"
     return f"a {type(value).__name__}"
+
+
+@contextmanager
+def file_problems(path: Path, what: str) -> Iterator[None]:
+    """Reading a data file the scenario names (``what``: "prompt file"): a failure becomes a ``FieldProblem``
+    on its ``file`` key."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise FieldProblem(f"{what} not found: {path}", "file") from None
+    except IsADirectoryError:
+        raise FieldProblem(f"{path} is a directory, not a {what}", "file") from None
+    except UnicodeDecodeError as err:
+        raise FieldProblem(f"{path} is not UTF-8 text (byte {err.start})", "file") from None
+    except OSError as err:
+        raise FieldProblem(f"cannot read {path}: {err.strerror}", "file") from None
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str:

@@ -4,12 +4,31 @@ implements the behaviour of each shape.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, StrictInt, Tag, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    ModelWrapValidatorHandler,
+    StrictBool,
+    StrictInt,
+    Tag,
+    ValidationInfo,
+    model_validator,
+)
 
 from loadgen.scenario.errors import FieldProblem
-from loadgen.scenario.spec import Spec, positive_up_to, tagged_union, within
+from loadgen.scenario.prompts import Text
+from loadgen.scenario.spec import Spec, context_value, from_payload, positive_up_to, tagged_union, within
+from loadgen.scenario.traces.schedule import (
+    MAX_REPLAY_REQUESTS,
+    Format,
+    TraceRequest,
+    TraceSession,
+    TraceSummary,
+    read_schedule,
+)
 from loadgen.scenario.units import Duration, PositiveDuration, format_duration
 
 MAX_USERS = 100_000
@@ -166,6 +185,65 @@ class Capacity(_Shape):
         return self
 
 
+class Window(Spec):
+    """A stretch of a trace: ``[start, end)`` seconds from its first request (``end`` unset: to its end)."""
+
+    start: Duration = 0.0
+    end: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Window:
+        if self.end is not None and self.end <= self.start:
+            raise FieldProblem(f"must be after start ({format_duration(self.start)}), got {format_duration(self.end)}",
+                               "end")
+        return self
+
+
+class Replay(_Shape):
+    """Open loop from a recorded trace: each request sent at its recorded time (from the window's start,
+    divided by ``speed``) with its recorded sizes, in its session. The file is read here, once; the
+    schedule (``requests``, ``sessions``) ships to the workers."""
+
+    shape: Literal["replay"] = "replay"
+    file: Text
+    format: Format
+    speed: Annotated[float, positive_up_to(1000)] = 1.0  # 2: twice as fast as recorded
+    window: Window = Window()
+    max_requests: Annotated[StrictInt, within(1, MAX_REPLAY_REQUESTS)] | None = None  # the first N in the window
+    max_users: Users = 100  # the pool of users that send due requests
+    skip_bad: StrictBool = False  # skip malformed rows (counted) instead of refusing the file
+    requests: tuple[TraceRequest, ...] = ()
+    sessions: tuple[TraceSession, ...] = ()
+    summary: TraceSummary | None = None
+
+    _payload_only = frozenset({"requests", "sessions", "summary"})
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _resolve(cls, data: Any, handler: ModelWrapValidatorHandler[Replay], info: ValidationInfo) -> Replay:
+        replay = handler(data)
+        if from_payload(info) or isinstance(data, Replay):
+            return replay
+        if replay.warmup:
+            raise FieldProblem("a replay takes no warm-up round: the trace is sent as recorded (window: {start} "
+                               "skips its beginning)", "warmup")
+        path = (context_value(info, "base_dir") or Path(".")) / replay.file
+        schedule = read_schedule(path, replay.format, replay.window.start, replay.window.end, replay.max_requests,
+                                 replay.skip_bad)
+        return replay.model_copy(update={"requests": schedule.requests, "sessions": schedule.sessions,
+                                         "summary": schedule.summary})
+
+    def due(self, index: int) -> float:
+        """Seconds from the replay's start to when request ``index`` is due: its time on the trace's clock
+        from the window's start, divided by ``speed``."""
+        return self.requests[index].at / self.speed
+
+    @property
+    def wall_span(self) -> float:
+        """Seconds from the replay's start to its last request being due."""
+        return self.due(-1) if self.requests else 0.0
+
+
 SHAPES: dict[str, type[_Shape]] = {
     "steady": Steady,
     "stages": Stages,
@@ -174,8 +252,9 @@ SHAPES: dict[str, type[_Shape]] = {
     "arrivals": Arrivals,
     "probe": Probe,
     "capacity": Capacity,
+    "replay": Replay,
 }
 if TYPE_CHECKING:  # what a type checker sees; at run time, the tagged union of the same members validates
-    LoadShape = Steady | Stages | Sweep | Rounds | Arrivals | Probe | Capacity
+    LoadShape = Steady | Stages | Sweep | Rounds | Arrivals | Probe | Capacity | Replay
 else:
     LoadShape = tagged_union("shape", SHAPES, what="load shape", infer=lambda data: "steady")

@@ -17,12 +17,16 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ModelWrapValidatorHandler, StrictInt, ValidationInfo, model_validator
 
 from loadgen.scenario.dists import Dist, DistIn, Uniform
-from loadgen.scenario.errors import FieldProblem, show
+from loadgen.scenario.errors import FieldProblem, file_problems, show
 from loadgen.scenario.spec import Spec, context_value, from_payload, within
 
 ROLES = ("system", "user", "assistant", "tool")
 MAX_PROMPT_FILE_BYTES = 64 * 2**20
 MAX_SYNTHETIC_WORDS = 2_000_000
+#: Tokens per word of ordinary English text: an estimate without a tokenizer (the emulator's own,
+#: ``emulator/presets.py`` ``tokens_per_word``), for sizes given in tokens (traces) or read in words
+#: (a recorded answer's ``num_predict``).
+TOKENS_PER_WORD = 1.3
 _ROW_KEYS = ("prompt", "text", "messages")
 
 #: The fixed vocabulary of synthetic prompts: common English words, so any tokenizer sees ordinary text.
@@ -128,7 +132,7 @@ class Prompts(Spec):
             return self.synthetic.generate()
         assert self.file is not None  # exactly one source is set (_resolve)
         path = base_dir / self.file
-        try:
+        with file_problems(path, "prompt file"):
             if path.stat().st_size > MAX_PROMPT_FILE_BYTES:
                 raise FieldProblem(
                     f"{path} is larger than {MAX_PROMPT_FILE_BYTES // 2**20} MiB; every worker gets a copy of the "
@@ -136,14 +140,6 @@ class Prompts(Spec):
                     "file",
                 )
             text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise FieldProblem(f"prompt file not found: {path}", "file") from None
-        except IsADirectoryError:
-            raise FieldProblem(f"{path} is a directory, not a prompt file", "file") from None
-        except UnicodeDecodeError as err:
-            raise FieldProblem(f"{path} is not UTF-8 text (byte {err.start})", "file") from None
-        except OSError as err:
-            raise FieldProblem(f"cannot read {path}: {err.strerror}", "file") from None
         items = _jsonl_prompts(text, path) if path.suffix == ".jsonl" else _text_prompts(text, self.split)
         if not items:
             skipped = "blank lines" if path.suffix == ".jsonl" else "blank lines and # comments"

@@ -32,7 +32,7 @@ from loadgen.scenario.errors import (
     ScenarioError as ScenarioError,  # re-exported: the loader's callers import it from here
 )
 from loadgen.scenario.hosts import HOST, EmulatorHost, Host, LlamacppHost, Models
-from loadgen.scenario.load import Capacity, LoadShape, Rounds, Steady, Sweep
+from loadgen.scenario.load import Capacity, LoadShape, Replay, Rounds, Steady, Sweep
 from loadgen.scenario.options import DEFAULT_OPTIONS, Options, Slo
 from loadgen.scenario.spec import Name, Spec, check_model_name, from_payload, positive_up_to, unique_names
 from loadgen.scenario.variants import SettingSweep, SettingValue, Variant, Variants
@@ -338,14 +338,15 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def check(path: str | Path) -> int:
-    """Load one scenario file and say so: ``ok: <name> (N workloads)`` on stdout and 0, or the error
-    on stderr and 2."""
+    """Load one scenario file and say so: ``ok: <name> (N workloads)`` (and what a replay kept of its trace)
+    on stdout and 0, or the error on stderr and 2."""
     try:
         scenario = load_scenario(path)
     except ScenarioError as err:
         print(err, file=sys.stderr)
         return 2
     count = len(scenario.workloads)
-    print(f"ok: {scenario.name} ({count} workload{'' if count == 1 else 's'})")
+    replay = f"; replay: {scenario.load.summary}" if isinstance(scenario.load, Replay) else ""
+    print(f"ok: {scenario.name} ({count} workload{'' if count == 1 else 's'}{replay})")
     return 0
 

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
+from loadgen.scenario.conversations import Conversations
 from loadgen.scenario.dists import Constant, Dist, DistIn, Normal, Uniform
 from loadgen.scenario.errors import FieldProblem, show
 from loadgen.scenario.hosts import Models
 from loadgen.scenario.options import Options, Slo, check_json
+from loadgen.scenario.prefix import Prefix
 from loadgen.scenario.prompts import Prompts
 from loadgen.scenario.spec import Name, Spec, check_model_name, positive_up_to, tagged_union, unique_names, within
 from loadgen.scenario.units import DAY, HOUR
@@ -116,6 +118,7 @@ class _Workload(Spec):
     endpoint: Literal["chat", "generate"] = "chat"
     options: Options = Options()
     slo: Slo = Slo()
+    prefix: Prefix | None = None  # the same leading text on every request of a session
     if TYPE_CHECKING:  # every kind has prompts, with its own default
         prompts: Prompts
 
@@ -145,6 +148,17 @@ class ChatWorkload(_Workload):
     system_prompt: Annotated[str, Field(strict=True)] | None = None
     turns: Annotated[Dist, DistIn(lo=1, hi=10_000, integer=True)] = Uniform(min=2, max=6)
     think_time: Annotated[Dist, DistIn(lo=0, hi=DAY, duration=True)] = Uniform(min=1, max=5)
+    conversations: Conversations | None = None  # a dataset to replay instead of prompts and turns
+
+    @classmethod
+    def _prepare(cls, data: Any, info: ValidationInfo) -> Any:
+        data = super()._prepare(data, info)
+        if isinstance(data, dict) and data.get("conversations") is not None:
+            for key in ("prompts", "turns"):
+                if key in data:
+                    raise FieldProblem(f"set {key} or conversations, not both: a conversation brings its own user "
+                                       "turns", key)
+        return data
 
 
 class AgentLoopWorkload(_Workload):

@@ -10,6 +10,7 @@ attributes in a user's own locustfile (``loadgen.users.declared``). Request bodi
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import gevent
@@ -22,6 +23,7 @@ from analysis.schema import ErrorClass, LocustEntry, RequestRecord, locust_entry
 from loadgen.scenario.prompts import Prompt
 from loadgen.scenario.workloads import Workload
 from loadgen.users.node import Node, node_of, sampling_for
+from loadgen.users.replay import ReplayStream
 from loadgen.wire.client import RequestCancelled, RequestOutcome, exchange
 from loadgen.wire.protocol import Message, Reply, build_chat, build_generate, endpoint_path
 
@@ -51,7 +53,6 @@ class LLMUser(User):
         self.user_id = self.node.next_user_id()
         self.rng = self.node.user_rng(self.user_id)
         self.api = self.node.api
-        self.path = endpoint_path(self.api, self.workload.endpoint)
         # Paced sessions: the turn this user took last, and when its current session was due.
         self.turn = getattr(self.node.pacer, "released", 0)  # a user spawned mid-rounds waits for the next
         self.session_due: float | None = None
@@ -70,6 +71,9 @@ class LLMUser(User):
         self.turn, self.session_due = self.node.pacer.wait_turn(self.turn)
         self.stop_if_stopping()
         self._state = LOCUST_STATE_RUNNING
+        if isinstance(self.node.pacer, ReplayStream):
+            self.replay_request(self.node.pacer, self.turn)
+            return
         session_id = self.node.new_session_id(self.user_id)
         try:
             self.run_session(session_id, self.pick_model())
@@ -80,6 +84,22 @@ class LLMUser(User):
     def run_session(self, session_id: str, model: str) -> None:
         """One session of this kind: its requests, through ``send``."""
         raise NotImplementedError
+
+    def replay_request(self, stream: ReplayStream, index: int) -> None:
+        """Request ``index`` of a replayed trace, taken when due: sent once the earlier requests of its session
+        that it waited for in the recording have ended, with the recorded sizes, as its session's workload."""
+        turn = stream.turn(index)
+        try:
+            self._state = LOCUST_STATE_WAITING
+            stream.wait_for_earlier(index)
+            self.stop_if_stopping()
+            self._state = LOCUST_STATE_RUNNING
+            chat = [Message("user", turn.prompt)] if turn.workload.endpoint == "chat" else None
+            self.send(turn.session_id, turn.step, turn.model, messages=chat, prompt=turn.prompt,
+                      num_predict=turn.num_predict, workload=turn.workload)
+        finally:
+            if stream.done(index):
+                self.node.router.end_session(turn.session_id)
 
     def next_prompt(self) -> Prompt:
         """The workload's next prompt (a string, or chat messages), from its ``prompts``; override to make
@@ -130,30 +150,39 @@ class LLMUser(User):
         messages: list[Message] | None = None,
         prompt: str = "",
         tools: tuple[dict[str, Any], ...] = (),
+        num_predict: int | None = None,
+        workload: Workload | None = None,
     ) -> Reply | None:
-        """Send one request, record it, report it to Locust; the reply, or ``None`` if it failed."""
-        wl, node = self.workload, self.node
+        """Send one request, record it, report it to Locust; the reply, or ``None`` if it failed.
+        ``num_predict`` replaces the workload's option for this request; ``workload`` (a replayed trace's)
+        replaces the user's own."""
+        wl, node = workload or self.workload, self.node
+        path = endpoint_path(self.api, wl.endpoint)
         sampling = sampling_for(wl.options, session_id, step)
+        if num_predict is not None:
+            sampling = replace(sampling, num_predict=num_predict)
         stream = wl.options.stream
         assert stream is not None  # set in every loaded scenario (DEFAULT_OPTIONS)
+        lead = wl.prefix.for_session(session_id) if wl.prefix else ""
         if messages is not None and wl.endpoint == "chat":
-            body = build_chat(self.api, model, messages, sampling, stream, tools)
+            body = build_chat(self.api, model, led_by(lead, messages), sampling, stream, tools)
         else:
             text = prompt if messages is None else transcript(messages)
-            body = build_generate(self.api, model, text, sampling, stream)
+            body = build_generate(self.api, model, f"{lead}\n\n{text}" if lead else text, sampling, stream)
         target = node.router.acquire(session_id, model)
         node.sink.request_started()
         refused = False
         try:
-            result = exchange(node.connection(target, wl.options), self.api, wl.endpoint, self.path, body,
+            result = exchange(node.connection(target, wl.options), self.api, wl.endpoint, path, body,
                               f"{session_id}/{step}")
             refused = result.refused
         except RequestCancelled as cancelled:
-            self._record(session_id, step, model, target.name, sampling.num_predict, stream, cancelled.outcome)
+            self._record(wl, path, session_id, step, model, target.name, sampling.num_predict, stream,
+                         cancelled.outcome)
             raise cancelled.cause from None
         finally:
             node.router.release(target, refused=refused)
-        self._record(session_id, step, model, target.name, sampling.num_predict, stream, result)
+        self._record(wl, path, session_id, step, model, target.name, sampling.num_predict, stream, result)
         if result.error:
             if result.error is ErrorClass.CONNECT:
                 self.sleep(CONNECT_BACKOFF_S)
@@ -162,6 +191,8 @@ class LLMUser(User):
 
     def _record(
         self,
+        wl: Workload,
+        path: str,
         session_id: str,
         step: int,
         model: str,
@@ -178,11 +209,11 @@ class LLMUser(User):
                 user_id=self.user_id,
                 session_id=session_id,
                 step=step,
-                workload=self.workload.name,
-                kind=self.workload.kind,
+                workload=wl.name,
+                kind=wl.kind,
                 host=host,
                 api=self.api,
-                endpoint=self.path,
+                endpoint=path,
                 model=model,
                 stream=stream,
                 t_scheduled=self._take_due(),
@@ -208,7 +239,7 @@ class LLMUser(User):
         )
         if ex.error is ErrorClass.CANCELLED:
             return  # the run stopped it: not the server's failure, and not in Locust's tables
-        name = locust_entry_name(self.workload.name, model, host)
+        name = locust_entry_name(wl.name, model, host)
         fire = self.environment.events.request.fire
         exception = LLMRequestError(f"{ex.error}: {ex.error_detail[:120]}") if ex.error else None
         fire(request_type=LocustEntry.E2E, name=name, response_time=(ex.t_end - ex.t_start) * 1000,
@@ -240,6 +271,16 @@ def as_messages(item: Prompt) -> list[Message]:
     if isinstance(item, str):
         return [Message("user", item)]
     return [Message(m.role, m.content) for m in item]
+
+
+def led_by(prefix: str, messages: list[Message]) -> list[Message]:
+    """``messages`` with a shared ``prefix`` first: in front of the leading system message's text, or as the
+    leading system message when there is none."""
+    if not prefix:
+        return messages
+    if messages and messages[0].role == "system":
+        return [replace(messages[0], content=f"{prefix}\n\n{messages[0].content}"), *messages[1:]]
+    return [Message("system", prefix), *messages]
 
 
 def transcript(messages: list[Message]) -> str:

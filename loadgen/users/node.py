@@ -19,12 +19,14 @@ from locust.env import Environment
 
 from analysis.schema import Api
 from loadgen.run.records import RecordSink
-from loadgen.scenario.load import Arrivals, Capacity, Probe, Rounds
+from loadgen.scenario.conversations import Conversation, Conversations
+from loadgen.scenario.load import Arrivals, Capacity, Probe, Replay, Rounds
 from loadgen.scenario.options import Options
 from loadgen.scenario.prompts import Prompt
 from loadgen.scenario.scenario import Scenario
 from loadgen.scenario.workloads import Workload
 from loadgen.users.pacing import ArrivalStream, ClosedLoop, Pacer, RoundGate
+from loadgen.users.replay import ReplayStream
 from loadgen.wire.client import HostConnection
 from loadgen.wire.protocol import Sampling
 from loadgen.wire.routing import Policy, Router, Target
@@ -65,11 +67,18 @@ class Node:
 
     def next_prompt(self, workload: Workload, rng: random.Random) -> Prompt:
         """The workload's next prompt: cycled in order across this node's users, or drawn at random."""
-        cursor = self._prompt_cursors.get(workload.name)
+        return workload.prompts.pick(self._next_draw(workload.name), rng)
+
+    def next_conversation(self, workload: str, conversations: Conversations) -> Conversation:
+        """The workload's next dataset conversation, cycled in order across this node's users."""
+        return conversations.pick(self._next_draw(workload))
+
+    def _next_draw(self, workload: str) -> int:
+        cursor = self._prompt_cursors.get(workload)
         if cursor is None:
             # Workers start at different offsets so that a distributed run cycles through every prompt.
-            cursor = self._prompt_cursors[workload.name] = itertools.count(self.worker * 7919)
-        return workload.prompts.pick(next(cursor), rng)
+            cursor = self._prompt_cursors[workload] = itertools.count(self.worker * 7919)
+        return next(cursor)
 
     def connection(self, target: Target, options: Options) -> HostConnection:
         """The keep-alive pool to ``target`` with the workload's timeouts."""
@@ -141,14 +150,16 @@ def build_node(
         scenario=scenario,
         router=Router(targets, Policy(scenario.routing), random.Random(seed)),
         sink=RecordSink(send, run_id, worker),
-        pacer=pacer_for(scenario, random.Random(seed + 1)),
+        pacer=pacer_for(scenario, random.Random(seed + 1), worker),
         api_keys=api_keys(scenario, api_key),
     )
 
 
-def pacer_for(scenario: Scenario, rng: random.Random) -> Pacer:
-    """How the scenario's load paces sessions on a node."""
+def pacer_for(scenario: Scenario, rng: random.Random, worker: int) -> Pacer:
+    """How the scenario's load paces sessions on node ``worker``."""
     load = scenario.load
+    if isinstance(load, Replay):
+        return ReplayStream(load, scenario.workloads, worker)
     if isinstance(load, (Rounds, Probe)) or load.warmup:
         return RoundGate()
     if isinstance(load, Arrivals) or (isinstance(load, Capacity) and load.by_rate):

@@ -16,8 +16,8 @@ from loadgen.scenario.scenario import Scenario
 #: Keys holding seconds, wherever they appear in a load shape, a stage or a probe.
 TIME_KEYS: Final = frozenset({"duration", "level_duration", "stop_timeout", "probe_duration", "settle",
                               "max_duration"})
-#: Keys holding events per second (requests, or users spawned).
-RATE_KEYS: Final = frozenset({"rate", "start_rate", "max_rate", "rate_precision", "spawn_rate"})
+#: Keys holding events per second (requests, or users spawned), or a replay's speed.
+RATE_KEYS: Final = frozenset({"rate", "start_rate", "max_rate", "rate_precision", "spawn_rate", "speed"})
 #: SLO thresholds in seconds (error_rate is a share).
 SLO_TIME_KEYS: Final = frozenset({"e2e_p95", "ttft_p95", "slot_wait_p95", "tpot_p95"})
 #: Workload fields that are distributions of seconds.

@@ -10,7 +10,8 @@ from loadgen.scenario.load import Steady
 from loadgen.scenario.scenario import Scenario, load_scenario
 
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
-EXAMPLES = ["agent-loop.yaml", "chat.yaml", "batch.yaml", "mixed.yaml", "two-hosts.yaml"]
+EXAMPLES = ["agent-loop.yaml", "chat.yaml", "chat-dataset.yaml", "batch.yaml", "mixed.yaml", "two-hosts.yaml",
+            "shared-prefix.yaml"]
 
 
 @pytest.fixture(params=EXAMPLES)
