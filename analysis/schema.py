@@ -8,6 +8,7 @@ explains each one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, Final, TypedDict
@@ -135,6 +136,16 @@ FLOAT_COLUMNS: Final = frozenset(
 )
 BOOL_COLUMNS: Final = frozenset({"stream"})
 STRING_COLUMNS: Final = frozenset(RECORD_COLUMNS) - INT_COLUMNS - FLOAT_COLUMNS - BOOL_COLUMNS
+
+
+#: Each column's place in a record row (``RequestRecord.to_row``), for readers of rows as they travel.
+COLUMN_INDEX: Final = {name: index for index, name in enumerate(RECORD_COLUMNS)}
+
+
+def row_number(row: Sequence[Any], column: str) -> float | None:
+    """A numeric cell of a record row as a float; ``None`` for an empty cell (``to_row``'s ``None``)."""
+    cell = row[COLUMN_INDEX[column]]
+    return None if cell == "" or cell is None else float(cell)
 
 
 def _cell(value: Any) -> Any:

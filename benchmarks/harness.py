@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.helpers import locust_command, processes_args, stop_process  # noqa: E402
+from tests.helpers import free_port, locust_command, processes_args, stop_process  # noqa: E402
 
 LISTENING = re.compile(r"listening on (http://[^\s:]+:(\d+))")
 START_TIMEOUT_S = 180.0  # llama.cpp assembles its 253 MB model on first use
@@ -313,9 +312,7 @@ def metrics_consumers() -> Iterator[tuple[list[str], dict[str, str], Counter[str
 
     sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     stop = threading.Event()
 
     def scrape() -> None:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from analysis.schema import RECORD_COLUMNS, ErrorClass
+from analysis.schema import COLUMN_INDEX, RECORD_COLUMNS, ErrorClass, row_number
 from analysis.svg import Rule, Series, chart
 from loadgen.run.records import FLUSH_INTERVAL
 from loadgen.run.sampler import Sample
@@ -52,14 +52,8 @@ TABLE_COLUMNS: Final = (
     ("e2e_p95", "E2E p95"), ("slot_wait_p95", "Slot wait p95"), ("busy", "Busy now"), ("slots", "Slots inferred"),
 )
 
-_AT = {name: index for index, name in enumerate(RECORD_COLUMNS)}
 Key = tuple[str, str, str]  # workload, host, model
 Target = tuple[str, str]  # host, model ("" in a server sample: the whole host)
-
-
-def _number(cell: Any) -> float | None:
-    """A numeric record cell as a float; ``None`` for an empty cell."""
-    return None if cell == "" or cell is None else float(cell)
 
 
 def _difference(*terms: float | None) -> float | None:
@@ -68,6 +62,13 @@ def _difference(*terms: float | None) -> float | None:
         return None
     first, *rest = terms
     return first - sum(rest)  # type: ignore[operator, arg-type]
+
+
+def slot_wait(row: Sequence[Any]) -> float | None:
+    """A record row's slot wait: ``server_total_s - server_load_s - server_prompt_eval_s - server_eval_s``
+    (Ollama's native timers); ``None`` when one is missing."""
+    return _difference(*(row_number(row, c) for c in (
+        "server_total_s", "server_load_s", "server_prompt_eval_s", "server_eval_s")))
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -217,19 +218,19 @@ class LiveStats:
             self._add(row)
 
     def _add(self, row: Sequence[Any]) -> None:
-        key = (str(row[_AT["workload"]]), str(row[_AT["host"]]), str(row[_AT["model"]]))
+        key = (str(row[COLUMN_INDEX["workload"]]), str(row[COLUMN_INDEX["host"]]), str(row[COLUMN_INDEX["model"]]))
         stats = self._rows.get(key)
         if stats is None:
             stats = self._rows[key] = _Row()
         stats.requests += 1
-        error, status = row[_AT["error"]], row[_AT["status"]]
+        error, status = row[COLUMN_INDEX["error"]], row[COLUMN_INDEX["status"]]
         if error == ErrorClass.BUSY_503 or status == 503:
             stats.n_503 += 1
             return
         if error:
             stats.failures[str(error)] += 1
             return
-        value = {name: _number(row[_AT[name]]) for name in TIMING_COLUMNS}
+        value = {name: row_number(row, name) for name in TIMING_COLUMNS}
         t_start, t_end, output = value["t_start"], value["t_end"], value["output_tokens"]
         if t_start is None or t_end is None:  # not a record the contract allows; count it, time nothing
             return
@@ -238,8 +239,7 @@ class LiveStats:
             t_end=t_end,
             ttft=_difference(value["t_first_token"], t_start),
             e2e=t_end - t_start,
-            slot_wait=_difference(*(_number(row[_AT[c]]) for c in (
-                "server_total_s", "server_load_s", "server_prompt_eval_s", "server_eval_s"))),
+            slot_wait=slot_wait(row),
             gen_tok_s=output / eval_s if output is not None and eval_s else None,
         ))
         target = self._target(key[1], key[2])

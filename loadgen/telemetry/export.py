@@ -70,10 +70,9 @@ class ScrapeWatch:
 
 @dataclass(slots=True)
 class Telemetry:
-    """The master's live export: the instruments, and the Prometheus registry when it serves one."""
+    """The master's live export: the instruments, and the scrape watch of ``--metrics-port``."""
 
     metrics: RunMetrics
-    registry: CollectorRegistry | None
     watch: ScrapeWatch | None  # set when /metrics is served on its own port
 
 
@@ -102,7 +101,7 @@ def start_telemetry(environment: Environment, options: SuiteOptions) -> Telemetr
     if prometheus:
         registry = CollectorRegistry()
         reader = PrometheusMetricReader(registry=registry)
-        if isinstance(otel_provider, MeterProvider):
+        if isinstance(otel_provider, MeterProvider):  # Locust's: /metrics joins its --otel export
             otel_provider.add_metric_reader(reader)
         else:
             service = os.environ.get("OTEL_SERVICE_NAME", "ollama-loadtest")
@@ -118,7 +117,7 @@ def start_telemetry(environment: Environment, options: SuiteOptions) -> Telemetr
         log.info("serving live metrics for Prometheus at http://%s:%d/metrics", bind or "0.0.0.0", metrics_port)
     if environment.web_ui is not None:
         _serve_on_web_ui(environment, registry, options.web_base_path)
-    return Telemetry(RunMetrics(otel_provider.get_meter(METER_NAME, SUITE_VERSION)), registry, watch)
+    return Telemetry(RunMetrics(otel_provider.get_meter(METER_NAME, SUITE_VERSION)), watch)
 
 
 def _serve_on_web_ui(environment: Environment, registry: CollectorRegistry | None, base_path: str) -> None:

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from analysis.schema import RECORD_COLUMNS, HostInfo
-from loadgen.run.live import STALE_S
+from analysis.schema import COLUMN_INDEX, HostInfo, row_number
+from loadgen.run.live import STALE_S, slot_wait
 from loadgen.telemetry import catalog as c
 
 if TYPE_CHECKING:
@@ -26,12 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_AT = {name: index for index, name in enumerate(RECORD_COLUMNS)}
 Attributes = dict[str, str | int]
-
-
-def _number(cell: Any) -> float | None:
-    return None if cell in ("", None) else float(cell)
 
 
 def operation_name(endpoint: str) -> str:
@@ -86,20 +81,22 @@ class RunMetrics:
         except Exception:
             log.exception("live metrics could not record a batch of records (requests.csv has them)")
 
+    def _host(self, name: str) -> Attributes:
+        """The attributes of the run's host ``name`` (a copy, to add to)."""
+        return dict(self._hosts.get(name, {c.HOST: name}))
+
     def _add(self, row: Sequence[Any]) -> None:
-        host = str(row[_AT["host"]])
-        attributes: Attributes = {
-            **self._hosts.get(host, {c.HOST: host}),
-            c.WORKLOAD: str(row[_AT["workload"]]),
-            c.MODEL: str(row[_AT["model"]]),
-            c.OPERATION: operation_name(str(row[_AT["endpoint"]])),
-        }
-        value = {name: _number(row[_AT[name]]) for name in (
-            "t_start", "t_first_token", "t_end", "prompt_tokens", "output_tokens", "server_total_s", "server_load_s",
-            "server_prompt_eval_s", "server_eval_s")}
+        attributes = self._host(str(row[COLUMN_INDEX["host"]]))
+        attributes.update({
+            c.WORKLOAD: str(row[COLUMN_INDEX["workload"]]),
+            c.MODEL: str(row[COLUMN_INDEX["model"]]),
+            c.OPERATION: operation_name(str(row[COLUMN_INDEX["endpoint"]])),
+        })
+        value = {name: row_number(row, name) for name in (
+            "t_start", "t_first_token", "t_end", "prompt_tokens", "output_tokens", "server_total_s", "server_eval_s")}
         record = self._histogram
         t_start, t_end = value["t_start"], value["t_end"]
-        error = str(row[_AT["error"]])
+        error = str(row[COLUMN_INDEX["error"]])
         if error:
             failed = {**attributes, c.ERROR_TYPE: error}
             if t_start is not None and t_end is not None:
@@ -113,16 +110,16 @@ class RunMetrics:
             if count is not None:
                 record[c.CLIENT_TOKENS.name].record(count, {**attributes, c.TOKEN_TYPE: kind})
         first = value["t_first_token"]
-        if row[_AT["stream"]] in (True, "True", "true", 1, "1") and first is not None:
+        if row[COLUMN_INDEX["stream"]] == 1 and first is not None:  # to_row writes a bool as 0 or 1
             record[c.CLIENT_TTFT.name].record(first - t_start, attributes)
-        total, load, prompt, decode = (value[k] for k in ("server_total_s", "server_load_s", "server_prompt_eval_s",
-                                                          "server_eval_s"))
+        total, decode = value["server_total_s"], value["server_eval_s"]
         if total is not None:
             record[c.SERVER_DURATION.name].record(total, attributes)
             if decode is not None:
                 record[c.SERVER_TTFT.name].record(total - decode, attributes)
-                if load is not None and prompt is not None:
-                    record[c.SLOT_WAIT.name].record(max(0.0, total - load - prompt - decode), attributes)
+        wait = slot_wait(row)
+        if wait is not None:
+            record[c.SLOT_WAIT.name].record(max(0.0, wait), attributes)
         output = value["output_tokens"]
         if decode is not None and output is not None and output >= 2:
             record[c.SERVER_TPOT.name].record(decode / (output - 1), attributes)
@@ -141,7 +138,7 @@ class RunMetrics:
         for sample in run.live.server_samples(time.time() - STALE_S):
             value = getattr(sample, field)
             if value is not None:
-                attributes = {**self._hosts.get(sample.host, {c.HOST: sample.host})}
+                attributes = self._host(sample.host)
                 if sample.model:
                     attributes[c.MODEL] = sample.model
                 yield float(value), attributes
@@ -153,7 +150,7 @@ class RunMetrics:
         run.live.refresh(time.time())  # at most every few seconds; a headless run has no web UI to ask for it
         for (host, model), estimate in run.live.slot_estimates().items():
             if estimate.value is not None:
-                yield float(estimate.value), {**self._hosts.get(host, {c.HOST: host}), c.MODEL: model,
+                yield float(estimate.value), {**self._host(host), c.MODEL: model,
                                               c.BOUND: "at_least" if estimate.lower_bound else "exact"}
 
     def _stage(self, field: str) -> Iterator[tuple[float, Attributes]]:
